@@ -1,0 +1,101 @@
+"""Small helpers shared by every step: Kaldi-style logging, atomic writes, progress, reading text tables."""
+import contextlib
+import logging
+import os
+import sys
+import tempfile
+
+from tqdm import tqdm
+
+LOG_FORMAT = "%(levelname)s (%(name)s[%(asctime)s]:%(funcName)s():%(filename)s:%(lineno)d) %(message)s"
+
+
+class InputError(Exception):
+    """Bad input that the user must fix. ``main`` wrappers print it as one line, without a traceback."""
+
+
+def get_logger(name):
+    """A logger printing Kaldi-like lines ``LOG (step[time]:func():file:line) message`` to stderr."""
+    logging.addLevelName(logging.INFO, "LOG")
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=os.environ.get("KALDI_PY_LOGLEVEL", "INFO"), format=LOG_FORMAT,
+                            datefmt="%H:%M:%S", stream=sys.stderr)
+    return logging.getLogger(name)
+
+
+def run_main(main):
+    """Runs ``main()`` and turns an InputError into a one-line message and exit status 1."""
+    try:
+        sys.exit(main())
+    except InputError as e:
+        print(f"ERROR ({os.path.basename(sys.argv[0])}): {e}", file=sys.stderr)
+        sys.exit(1)
+
+
+@contextlib.contextmanager
+def atomic_open(path, mode="w", **kwargs):
+    """Opens a temporary file beside ``path`` and renames it to ``path`` only if the block finishes."""
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=d, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    os.close(fd)
+    try:
+        with open(tmp, mode, **kwargs) as f:
+            yield f
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yields a temporary path beside ``path`` for a writer that wants a file name; renamed on success."""
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    base = os.path.basename(path)
+    stem, dot, ext = base.rpartition(".")
+    tmp = os.path.join(d, f".{stem}.tmp.{ext}" if dot else f".{base}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def progress(iterable=None, **kwargs):
+    """A progress bar on stderr when it is a terminal or KALDI_PY_PROGRESS=1; otherwise a plain iterator."""
+    show = os.environ.get("KALDI_PY_PROGRESS", "1" if sys.stderr.isatty() else "0") == "1"
+    return tqdm(iterable, disable=not show, file=sys.stderr, mininterval=1.0, **kwargs)
+
+
+def read_table(path, min_fields=2, max_fields=None):
+    """Reads a Kaldi text table ``key value...`` into a list of (key, [fields]) in file order.
+
+    Raises InputError naming the file and line for lines with too few or too many fields. Blank lines are errors too
+    (Kaldi's tools reject them).
+    """
+    rows = []
+    try:
+        f = open(path, encoding="utf-8")
+    except OSError as e:
+        raise InputError(f"cannot read {path}: {e.strerror}") from None
+    with f:
+        for n, line in enumerate(f, 1):
+            parts = line.split()
+            if len(parts) < min_fields or (max_fields and len(parts) > max_fields):
+                want = f"{min_fields}" + (f"-{max_fields}" if max_fields != min_fields else "") if max_fields else \
+                    f"at least {min_fields}"
+                raise InputError(f"{path}:{n}: expected {want} fields, got {len(parts)}: {line.rstrip()!r}")
+            rows.append((parts[0], parts[1:]))
+    return rows
+
+
+def write_lines(path, lines):
+    """Writes an iterable of strings, one per line, atomically."""
+    with atomic_open(path) as f:
+        for line in lines:
+            f.write(line + "\n")
