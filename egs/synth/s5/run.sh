@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The recipe on the embedded synthetic read-speech corpus, laid out like Kaldi's egs/wsj/s5.
+# The corpus is generated at stage 0 with TTS voices (espeak-ng, flite, festival), deterministic from --seed.
+#
+# Usage: ./run.sh [--stage N] [--stop-stage M] [--nj N] [--corpus-size tiny|small|full] [--seed S]
+#   stage 0: install what is missing; corpus -> data/{train,dev,eval}; dict, lang, 3-gram LMs (tg, tgpr)
+#   stage 1: 13-dim MFCC (GMMs) in data/<set>, 40-dim Fbank (RNNs) in data/<set>_fbank, per-speaker CMVN
+set -euo pipefail
+
+stage=0
+stop_stage=100
+nj=2
+corpus_size=small       # tiny (tests, < 2 min), small (~2 h of training audio), full (10+ h)
+seed=1
+corpus_dir=corpus       # where the generated audio goes (large: point it at a big disk if needed)
+
+help_message=$(sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//')
+. ./utils/parse_options.sh
+[ $# -eq 0 ] || { echo "$help_message" >&2; exit 1; }
+
+log() {
+  local fname=${BASH_SOURCE[1]##*/}
+  echo -e "$(date '+%Y-%m-%d %H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
+}
+
+../../../tools/install.sh
+. ./path.sh
+. ./cmd.sh
+. ./conf/lang.conf
+. ./conf/lm.conf
+
+sets="train dev eval"
+
+if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
+  log "Stage 0: corpus ($corpus_size), dictionary, lang, language models"
+  python local/synth/make_corpus.py --config conf/synth.conf --size $corpus_size --seed $seed --nj $nj \
+    $corpus_dir data
+  for s in $sets; do python -m steps_py.validate_data_dir --no-feats data/$s; done
+  python -m steps_py.prepare_dict --keep-stress $keep_stress data/local/dict data/local/lm_text.txt
+  python -m steps_py.prepare_lang --position-dependent-phones $position_dependent_phones --sil-prob $sil_prob \
+    data/local/dict "<UNK>" data/local/lang_tmp data/lang
+  python -m steps_py.train_lm --order $lm_order --prune-threshold $lm_prune_threshold --dev-text data/dev/text \
+    data/local/lm_text.txt data/local/dict/lexicon.txt data/local/lm
+  for lm in tg tgpr; do
+    python -m steps_py.format_lm data/lang data/local/lm/lm_$lm.arpa.gz data/lang_test_$lm
+  done
+  python -m steps_py.validate_lang data/lang_test_tgpr
+fi
+
+if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
+  log "Stage 1: MFCC and Fbank features, CMVN"
+  for s in $sets; do
+    python -m steps_py.make_feats --type mfcc --nj $nj --cmd "$train_cmd" --config conf/mfcc.conf \
+      data/$s exp/make_mfcc/$s mfcc
+    python -m steps_py.compute_cmvn_stats data/$s exp/make_mfcc/$s mfcc
+    python -m steps_py.validate_data_dir data/$s
+    python -m steps_py.copy_data_dir data/$s data/${s}_fbank
+    python -m steps_py.make_feats --type fbank --nj $nj --cmd "$train_cmd" --config conf/fbank.conf \
+      data/${s}_fbank exp/make_fbank/$s fbank
+    python -m steps_py.compute_cmvn_stats data/${s}_fbank exp/make_fbank/$s fbank
+    python -m steps_py.validate_data_dir data/${s}_fbank
+  done
+fi
+
+log "Done (stages $stage to $stop_stage)."
