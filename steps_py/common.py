@@ -7,6 +7,9 @@ import tempfile
 
 from tqdm import tqdm
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 LOG_FORMAT = "%(levelname)s (%(name)s[%(asctime)s]:%(funcName)s():%(filename)s:%(lineno)d) %(message)s"
 
 
@@ -39,6 +42,7 @@ def atomic_open(path, mode="w", **kwargs):
     os.makedirs(d, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=d, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the mode open() would
     try:
         with open(tmp, mode, **kwargs) as f:
             yield f
