@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The recipe on existing Kaldi data dirs (any corpus already prepared for Kaldi), laid out like Kaldi's egs/wsj/s5.
+# Data dirs and settings: conf/kaldi_dir.conf (or --train DIR --dev DIR --test DIR on the command line).
+#
+# Usage: ./run.sh [--stage N] [--stop-stage M] [--nj N] --train DIR [--dev DIR] [--test DIR] [--lexicon FILE]
+#                 [--lm-text FILE]
+#   stage 0: copies and repairs the dirs into data/{train,dev,test}; dict (CMUdict + --lexicon); words without a
+#            pronunciation -> <UNK> in the texts; data/lang; 3-gram LM (tg, tgpr) -> data/lang_test_{tg,tgpr}
+#   stage 1: 13-dim MFCC (GMMs) in data/<set>, 40-dim Fbank (RNNs) in data/<set>_fbank, per-speaker CMVN
+set -euo pipefail
+
+stage=0
+stop_stage=100
+nj=4
+
+help_message=$(sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//')
+
+log() {
+  local fname=${BASH_SOURCE[1]##*/}
+  echo -e "$(date '+%Y-%m-%d %H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
+}
+
+. ./path.sh
+[ -x "$KALDI_PY_ROOT/tools/venv/bin/python" ] || { "$KALDI_PY_ROOT/tools/install.sh"; . ./path.sh; }
+. ./cmd.sh
+. ./conf/kaldi_dir.conf
+. ./utils/parse_options.sh
+[ $# -eq 0 ] || { echo "$help_message" >&2; exit 1; }
+
+sets=train
+[ -n "$dev" ] && sets="$sets dev"
+[ -n "$test" ] && sets="$sets test"
+
+if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
+  log "Stage 0: data dirs, dictionary, lang, language model"
+  if [ -z "$train" ]; then
+    echo "$0: no training data dir: give --train DIR (or set train= in conf/kaldi_dir.conf)" >&2; exit 1
+  fi
+  opts=(--train "$train")
+  [ -n "$dev" ] && opts+=(--dev "$dev")
+  [ -n "$test" ] && opts+=(--test "$test")
+  [ -n "$lexicon" ] && opts+=(--lexicon "$lexicon")
+  [ -n "$lm_text" ] && opts+=(--lm-text "$lm_text")
+  python local/kaldi_dir_prep.py "${opts[@]}" --unk-word "$unk_word" --upper-case $upper_case \
+    --keep-stress $keep_stress data
+  python -m steps_py.prepare_lang --position-dependent-phones $position_dependent_phones --sil-prob $sil_prob \
+    data/local/dict "$unk_word" data/local/lang_tmp data/lang
+  lm_opts=()
+  [ -n "$dev" ] && lm_opts+=(--dev-text data/dev/text)
+  python -m steps_py.train_lm --order $lm_order --prune-threshold $lm_prune_threshold --unk-word "$unk_word" \
+    "${lm_opts[@]+"${lm_opts[@]}"}" data/local/lm_text.txt data/local/dict/lexicon.txt data/local/lm
+  for lm in tg tgpr; do
+    python -m steps_py.format_lm data/lang data/local/lm/lm_$lm.arpa.gz data/lang_test_$lm
+    python -m steps_py.validate_lang data/lang_test_$lm
+  done
+fi
+
+if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
+  log "Stage 1: MFCC and Fbank features, CMVN"
+  for s in $sets; do
+    python -m steps_py.make_feats --type mfcc --nj $nj --cmd "$train_cmd" --config conf/mfcc.conf \
+      data/$s exp/make_mfcc/$s mfcc
+    python -m steps_py.compute_cmvn_stats data/$s exp/make_mfcc/$s mfcc
+    python -m steps_py.validate_data_dir data/$s
+    python -m steps_py.copy_data_dir data/$s data/${s}_fbank
+    python -m steps_py.make_feats --type fbank --nj $nj --cmd "$train_cmd" --config conf/fbank.conf \
+      data/${s}_fbank exp/make_fbank/$s fbank
+    python -m steps_py.compute_cmvn_stats data/${s}_fbank exp/make_fbank/$s fbank
+    python -m steps_py.validate_data_dir data/${s}_fbank
+  done
+fi
+
+# Stages 2-4 (GMM systems: mono, tri1, tri2b and the alignments for the RNNs) go here.
+
+log "Done (stages $stage to $stop_stage)."

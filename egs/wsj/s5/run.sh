@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# The recipe on the real Wall Street Journal corpus (LDC93S6B = WSJ0, LDC94S13B = WSJ1), after Kaldi's egs/wsj/s5.
+# Corpus locations and settings: conf/wsj.conf (or --wsj0 DIR --wsj1 DIR on the command line).
+#
+# Usage: ./run.sh [--stage N] [--stop-stage M] [--nj N] [--wsj0 DIR] [--wsj1 DIR]
+#   stage 0: data/{train_si284,train_si84,test_dev93,test_eval92[,test_eval93]} from the LDC discs; dict (CMUdict);
+#            data/lang; the WSJ1 LMs into data/local/lm and data/lang_test_{bg,tg,tgpr}
+#   stage 1: 13-dim MFCC (GMMs) in data/<set>, 40-dim Fbank (RNNs) in data/<set>_fbank, per-speaker CMVN;
+#            train_si84 takes its rows from train_si284
+set -euo pipefail
+
+stage=0
+stop_stage=100
+nj=4
+wsj0=/path/to/LDC93S6B
+wsj1=/path/to/LDC94S13B
+
+help_message=$(sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//')
+
+log() {
+  local fname=${BASH_SOURCE[1]##*/}
+  echo -e "$(date '+%Y-%m-%d %H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
+}
+
+. ./path.sh
+[ -x "$KALDI_PY_ROOT/tools/venv/bin/python" ] || { "$KALDI_PY_ROOT/tools/install.sh"; . ./path.sh; }
+. ./cmd.sh
+. ./conf/wsj.conf
+. ./utils/parse_options.sh
+[ $# -eq 0 ] || { echo "$help_message" >&2; exit 1; }
+
+# The rows of a subset's utterances (speakers) in a larger data dir's per-utterance (per-speaker) tables.
+subset_tables() {  # <src-dir> <dst-dir>
+  local f
+  for f in feats.scp utt2num_frames utt2dur; do
+    [ -f $1/$f ] && awk 'NR==FNR{k[$1]; next} ($1 in k)' $2/utt2spk $1/$f > $2/$f
+  done
+  [ -f $1/cmvn.scp ] && awk 'NR==FNR{k[$1]; next} ($1 in k)' $2/spk2utt $1/cmvn.scp > $2/cmvn.scp
+  return 0
+}
+
+if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
+  log "Stage 0: data preparation, dictionary, lang, language models"
+  opts=()
+  [ -n "$sph2pipe" ] && opts+=(--sph2pipe "$sph2pipe")
+  [ -n "$spkrinfo" ] && opts+=(--spkrinfo "$spkrinfo")
+  python local/wsj_data_prep.py "${opts[@]+"${opts[@]}"}" --prune-threshold $lm_prune_threshold \
+    --lm-dir-out data/local/lm "$wsj0" "$wsj1" data
+  # CMUdict pronunciations for the words of the training transcripts and of the LM (data/local/dict_words.txt)
+  python -m steps_py.prepare_dict --keep-stress $keep_stress data/local/dict data/local/dict_words.txt
+  python -m steps_py.prepare_lang --position-dependent-phones $position_dependent_phones --sil-prob $sil_prob \
+    data/local/dict "$oov_word" data/local/lang_tmp data/lang
+  for lm in $lm_suffixes; do
+    python -m steps_py.format_lm data/lang data/local/lm/lm_$lm.arpa.gz data/lang_test_$lm
+    python -m steps_py.validate_lang data/lang_test_$lm
+  done
+fi
+
+if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
+  log "Stage 1: MFCC and Fbank features, CMVN"
+  sets=$feat_sets
+  [ -d data/test_eval93 ] && [[ " $sets " != *" test_eval93 "* ]] && sets="$sets test_eval93"
+  for s in $sets; do
+    python -m steps_py.make_feats --type mfcc --nj $nj --cmd "$train_cmd" --config conf/mfcc.conf \
+      data/$s exp/make_mfcc/$s mfcc
+    python -m steps_py.compute_cmvn_stats data/$s exp/make_mfcc/$s mfcc
+    python -m steps_py.validate_data_dir data/$s
+    python -m steps_py.copy_data_dir data/$s data/${s}_fbank
+    python -m steps_py.make_feats --type fbank --nj $nj --cmd "$train_cmd" --config conf/fbank.conf \
+      data/${s}_fbank exp/make_fbank/$s fbank
+    python -m steps_py.compute_cmvn_stats data/${s}_fbank exp/make_fbank/$s fbank
+    python -m steps_py.validate_data_dir data/${s}_fbank
+  done
+  # train_si84 is the WSJ0 part of train_si284 (Kaldi: its first 7138 utterances): no second extraction.
+  if [[ " $sets " == *" train_si284 "* ]] && [ -d data/train_si84 ]; then
+    [ -d data/train_si84_fbank ] || python -m steps_py.copy_data_dir data/train_si84 data/train_si84_fbank
+    subset_tables data/train_si284 data/train_si84
+    subset_tables data/train_si284_fbank data/train_si84_fbank
+    python -m steps_py.fix_data_dir data/train_si84
+    python -m steps_py.fix_data_dir data/train_si84_fbank
+    python -m steps_py.validate_data_dir data/train_si84
+    python -m steps_py.validate_data_dir data/train_si84_fbank
+  fi
+fi
+
+# Stages 2-4 (GMM systems: mono, tri1, tri2b and the alignments for the RNNs) go here.
+
+log "Done (stages $stage to $stop_stage)."
