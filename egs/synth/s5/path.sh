@@ -1,5 +1,5 @@
 # Sourced by run.sh: puts the recipe's Python environment and tools on the path.
-export KALDI_PY_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+export KALDI_PY_ROOT=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../../.." && pwd)
 [ -f "$KALDI_PY_ROOT/tools/venv/bin/activate" ] && . "$KALDI_PY_ROOT/tools/venv/bin/activate"
 export PATH=$KALDI_PY_ROOT/tools:$PATH
 export PYTHONPATH=$KALDI_PY_ROOT${PYTHONPATH:+:$PYTHONPATH}

@@ -23,7 +23,8 @@ log() {
   echo -e "$(date '+%Y-%m-%d %H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
 }
 
-../../../tools/install.sh
+. ./path.sh
+"$KALDI_PY_ROOT/tools/install.sh"   # fast when everything is there
 . ./path.sh
 . ./cmd.sh
 . ./conf/lang.conf
@@ -38,9 +39,10 @@ if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
   for s in $sets; do python -m steps_py.validate_data_dir --no-feats data/$s; done
   python -m steps_py.prepare_dict --keep-stress $keep_stress data/local/dict data/local/lm_text.txt
   python -m steps_py.prepare_lang --position-dependent-phones $position_dependent_phones --sil-prob $sil_prob \
-    data/local/dict "<UNK>" data/local/lang_tmp data/lang
+    --num-sil-states $num_sil_states --num-nonsil-states $num_nonsil_states \
+    data/local/dict "$oov_word" data/local/lang_tmp data/lang
   python -m steps_py.train_lm --order $lm_order --prune-threshold $lm_prune_threshold --dev-text data/dev/text \
-    data/local/lm_text.txt data/local/dict/lexicon.txt data/local/lm
+    --unk-word "$oov_word" data/local/lm_text.txt data/local/dict/lexicon.txt data/local/lm
   for lm in tg tgpr; do
     python -m steps_py.format_lm data/lang data/local/lm/lm_$lm.arpa.gz data/lang_test_$lm
   done
