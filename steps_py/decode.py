@@ -72,23 +72,26 @@ def add_decode_options(p):
                    f"({d.min_active})")
     p.add_argument("--min-lmwt", type=int, default=d.min_lmwt, help=f"smallest LM weight scored ({d.min_lmwt})")
     p.add_argument("--max-lmwt", type=int, default=d.max_lmwt, help=f"largest LM weight scored ({d.max_lmwt})")
+    p.add_argument("--lmwt-step", type=int, default=d.lmwt_step, help=f"step between LM weights ({d.lmwt_step})")
     p.add_argument("--word-ins-penalty", default=",".join(str(w) for w in d.word_ins_penalties),
                    help="comma-separated word insertion penalties (default: 0.0,0.5,1.0)")
 
 
 def decode_options(a):
     wips = tuple(float(w) for w in a.word_ins_penalty.split(",") if w.strip())
-    if a.min_lmwt < 1 or a.max_lmwt < a.min_lmwt or not wips:
+    if a.min_lmwt < 1 or a.max_lmwt < a.min_lmwt or a.lmwt_step < 1 or not wips:
         raise InputError(f"bad sweep: LMWT {a.min_lmwt}..{a.max_lmwt}, WIP {a.word_ins_penalty!r}")
     return decoding.DecodeOptions(method=a.method, acwt=a.acwt, beam=a.beam, lattice_beam=a.lattice_beam,
                                   max_active=a.max_active, min_active=a.min_active, min_lmwt=a.min_lmwt,
-                                  max_lmwt=a.max_lmwt, word_ins_penalties=wips)
+                                  max_lmwt=a.max_lmwt, lmwt_step=a.lmwt_step,
+                                  word_ins_penalties=wips)
 
 
 def options_to_args(opts):
     return ["--method", opts.method, "--acwt", repr(opts.acwt), "--beam", repr(opts.beam),
             "--lattice-beam", repr(opts.lattice_beam), "--max-active", str(opts.max_active),
             "--min-active", str(opts.min_active), "--min-lmwt", str(opts.min_lmwt), "--max-lmwt", str(opts.max_lmwt),
+            "--lmwt-step", str(opts.lmwt_step),
             "--word-ins-penalty", ",".join(repr(float(w)) for w in opts.word_ins_penalties)]
 
 

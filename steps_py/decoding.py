@@ -41,11 +41,12 @@ class DecodeOptions:
     min_active: int = 200
     min_lmwt: int = 8
     max_lmwt: int = 26
+    lmwt_step: int = 1               # LM weights min_lmwt, min_lmwt + step, ... up to max_lmwt
     word_ins_penalties: tuple = (0.0, 0.5, 1.0)
 
     @property
     def lmwts(self):
-        return list(range(self.min_lmwt, self.max_lmwt + 1))
+        return list(range(self.min_lmwt, self.max_lmwt + 1, self.lmwt_step))
 
     def pairs(self):
         """All (LMWT, WIP) pairs of the sweep, in the order used by the result arrays."""

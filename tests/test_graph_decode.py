@@ -261,7 +261,8 @@ def test_decode_driver_end_to_end(tiny, tmp_path, monkeypatch):
     decode_dir = str(tmp_path / "decode_dev")
     cmd = f"{sys.executable} {REPO}/tools/run.py"
     res = subprocess.run([sys.executable, "-m", "steps_py.decode", "--config", f"{REPO}/conf/decode.conf", "--nj", "2",
-                          "--cmd", cmd, "--min-lmwt", "9", "--max-lmwt", "11", tiny["graph_dir"], data, decode_dir],
+                          "--cmd", cmd, "--min-lmwt", "9", "--max-lmwt", "11", "--lmwt-step", "1",
+                          "--word-ins-penalty", "0.0,0.5,1.0", tiny["graph_dir"], data, decode_dir],
                          capture_output=True, text=True, cwd=REPO)
     assert res.returncode == 0, res.stderr
     assert os.path.exists(os.path.join(decode_dir, "log", "decode.2.log"))

@@ -5,6 +5,10 @@
 # Usage: ./run.sh [--stage N] [--stop-stage M] [--nj N] [--corpus-size tiny|small|full] [--seed S]
 #   stage 0: install what is missing; corpus -> data/{train,dev,eval}; dict, lang, 3-gram LMs (tg, tgpr)
 #   stage 1: 13-dim MFCC (GMMs) in data/<set>, 40-dim Fbank (RNNs) in data/<set>_fbank, per-speaker CMVN
+#   stage 2: mono (train, graph, decode dev/eval, align train)         -> exp/mono, exp/mono_ali
+#   stage 3: tri1, MFCC + deltas                                        -> exp/tri1, exp/tri1_ali
+#   stage 4: tri2b, LDA + MLLT; alignments of train, dev and eval       -> exp/tri2b, exp/tri2b_ali_{train,dev,eval}
+#   WER lines of every decode go to RESULTS.
 set -euo pipefail
 
 stage=0
@@ -12,9 +16,10 @@ stop_stage=100
 nj=2
 corpus_size=small       # tiny (tests, < 2 min), small (~2 h of training audio), full (10+ h)
 seed=1
+lm_vocab_size=5000      # closed LM vocabulary: top words of the LM text + all prompt words (0: no limit)
 corpus_dir=corpus       # where the generated audio goes (large: point it at a big disk if needed)
 
-help_message=$(sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//')
+help_message=$(sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//')
 . ./utils/parse_options.sh
 [ $# -eq 0 ] || { echo "$help_message" >&2; exit 1; }
 
@@ -29,6 +34,7 @@ log() {
 . ./cmd.sh
 . ./conf/lang.conf
 . ./conf/lm.conf
+. ./conf/gmm.conf
 
 sets="train dev eval"
 
@@ -37,12 +43,15 @@ if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
   python local/synth/make_corpus.py --config conf/synth.conf --size $corpus_size --seed $seed --nj $nj \
     $corpus_dir data
   for s in $sets; do python -m steps_py.validate_data_dir --no-feats data/$s; done
-  python -m steps_py.prepare_dict --keep-stress $keep_stress data/local/dict data/local/lm_text.txt
+  python local/synth/select_lm_text.py --vocab-size $lm_vocab_size data/local/lm_text.txt \
+    data/train/text data/dev/text data/eval/text > data/local/lm_text_vocab.txt.tmp
+  mv data/local/lm_text_vocab.txt.tmp data/local/lm_text_vocab.txt
+  python -m steps_py.prepare_dict --keep-stress $keep_stress data/local/dict data/local/lm_text_vocab.txt
   python -m steps_py.prepare_lang --position-dependent-phones $position_dependent_phones --sil-prob $sil_prob \
     --num-sil-states $num_sil_states --num-nonsil-states $num_nonsil_states \
     data/local/dict "$oov_word" data/local/lang_tmp data/lang
   python -m steps_py.train_lm --order $lm_order --prune-threshold $lm_prune_threshold --dev-text data/dev/text \
-    --unk-word "$oov_word" data/local/lm_text.txt data/local/dict/lexicon.txt data/local/lm
+    --unk-word "$oov_word" data/local/lm_text_vocab.txt data/local/dict/lexicon.txt data/local/lm
   for lm in tg tgpr; do
     python -m steps_py.format_lm data/lang data/local/lm/lm_$lm.arpa.gz data/lang_test_$lm
   done
@@ -62,6 +71,56 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
     python -m steps_py.compute_cmvn_stats data/${s}_fbank exp/make_fbank/$s fbank
     python -m steps_py.validate_data_dir data/${s}_fbank
   done
+fi
+
+# Graph with the pruned trigram, decoding of dev and eval, WER lines into RESULTS.
+mkgraph_and_decode() {
+  local sys=$1
+  python -m steps_py.mkgraph data/lang_test_tgpr exp/$sys exp/$sys/graph_tgpr
+  for s in $test_sets; do
+    python -m steps_py.decode --nj $nj --cmd "$decode_cmd" --config conf/decode.conf \
+      exp/$sys/graph_tgpr data/$s exp/$sys/decode_tgpr_$s
+    python -m steps_py.best_wer --append RESULTS exp/$sys/decode_tgpr_$s
+  done
+}
+test_sets="dev eval"
+align_opts="--beam $align_beam --retry-beam $align_retry_beam"
+
+if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
+  log "Stage 2: monophone system"
+  python -m steps_py.train_mono --nj $nj --cmd "$train_cmd" --num-iters $mono_num_iters \
+    --max-iter-inc $mono_max_iter_inc --totgauss $mono_totgauss --boost-silence $mono_boost_silence \
+    --realign-iters "$mono_realign_iters" --initial-beam $mono_initial_beam --power $power $align_opts \
+    data/train data/lang exp/mono
+  mkgraph_and_decode mono
+  python -m steps_py.align_si --nj $nj --cmd "$train_cmd" --boost-silence $mono_boost_silence $align_opts \
+    data/train data/lang exp/mono exp/mono_ali
+fi
+
+tree_opts="--tree-thresh $tree_thresh --cluster-thresh $tree_cluster_thresh --tree-min-count $tree_min_count"
+
+if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
+  log "Stage 3: tri1 (MFCC + deltas)"
+  python -m steps_py.train_deltas --nj $nj --cmd "$train_cmd" --num-iters $tri1_num_iters \
+    --max-iter-inc $tri1_max_iter_inc --realign-iters "$tri1_realign_iters" --power $power $tree_opts $align_opts \
+    $tri1_num_leaves $tri1_tot_gauss data/train data/lang exp/mono_ali exp/tri1
+  mkgraph_and_decode tri1
+  python -m steps_py.align_si --nj $nj --cmd "$train_cmd" $align_opts data/train data/lang exp/tri1 exp/tri1_ali
+fi
+
+if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
+  log "Stage 4: tri2b (LDA + MLLT)"
+  python -m steps_py.train_lda_mllt --nj $nj --cmd "$train_cmd" --num-iters $tri2b_num_iters \
+    --max-iter-inc $tri2b_max_iter_inc --realign-iters "$tri2b_realign_iters" --mllt-iters "$tri2b_mllt_iters" \
+    --splice-opts="$tri2b_splice_opts" --dim $tri2b_lda_dim --mllt-update-iters $tri2b_mllt_update_iters \
+    --silence-weight $tri2b_silence_weight --power $power $tree_opts $align_opts \
+    $tri2b_num_leaves $tri2b_tot_gauss data/train data/lang exp/tri1_ali exp/tri2b
+  mkgraph_and_decode tri2b
+  # Frame-level targets of the RNNs (train) and phone labels of the memory analyses (dev, eval: forced alignment).
+  for s in train $test_sets; do
+    python -m steps_py.align_si --nj $nj --cmd "$train_cmd" $align_opts data/$s data/lang exp/tri2b exp/tri2b_ali_$s
+  done
+  cat RESULTS
 fi
 
 log "Done (stages $stage to $stop_stage)."

@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""Usage: select_lm_text.py --vocab-size N <lm-text> <kaldi-text>... > <out-lm-text>
+
+A closed vocabulary for the LM, as WSJ's 5k/20k closed-vocabulary conditions: the N most frequent words of the LM
+text plus every word of the given Kaldi ``text`` files (train, dev, eval prompts); the LM text keeps only the
+sentences whose words all lie in it. A prompt word that only occurs in dropped sentences brings back the shortest sentence containing it
+(and so a few extra words). A smaller vocabulary gives a smaller HCLG and faster decoding. Counts of kept
+and dropped sentences go to the log; ``--vocab-size 0`` keeps everything.
+"""
+import argparse
+import collections
+import sys
+
+from steps_py.common import get_logger, read_table, run_main
+
+log = get_logger("select_lm_text")
+
+
+def select_sentences(sentences, vocab_size, required_words):
+    """Returns (kept sentences, vocabulary set). sentences: lists of words; required_words: a set of words."""
+    if vocab_size <= 0:
+        return sentences, {w for s in sentences for w in s} | set(required_words)
+    counts = collections.Counter(w for s in sentences for w in s)
+    vocab = set(required_words)
+    for word, _ in counts.most_common():
+        if len(vocab) >= vocab_size:
+            break
+        vocab.add(word)
+    kept = [s for s in sentences if all(w in vocab for w in s)]
+    # A required word that no kept sentence contains would be out of the LM: add the shortest sentence holding it.
+    covered = {w for s in kept for w in s}
+    shortest = {}
+    for s in sentences:
+        for w in set(s) & (required_words - covered):
+            if w not in shortest or len(s) < len(shortest[w]):
+                shortest[w] = s
+    for w in sorted(shortest):
+        if w not in covered:
+            kept.append(shortest[w])
+            covered.update(shortest[w])
+    return kept, covered | set(required_words)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--vocab-size", type=int, required=True)
+    p.add_argument("lm_text")
+    p.add_argument("texts", nargs="+")
+    a = p.parse_args()
+    with open(a.lm_text, encoding="utf-8") as f:
+        sentences = [line.split() for line in f if line.strip()]
+    required = {w for t in a.texts for _, words in read_table(t, min_fields=1) for w in words}
+    kept, vocab = select_sentences(sentences, a.vocab_size, required)
+    for s in kept:
+        sys.stdout.write(" ".join(s) + "\n")
+    log.info(f"vocabulary {len(vocab)} words ({len(required)} from {', '.join(a.texts)}); kept {len(kept)} of "
+             f"{len(sentences)} LM sentences ({len(sentences) - len(kept)} dropped for words outside the vocabulary)")
+
+
+if __name__ == "__main__":
+    run_main(main)
