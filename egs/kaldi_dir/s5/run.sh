@@ -7,13 +7,15 @@
 #   stage 0: copies and repairs the dirs into data/{train,dev,test}; dict (CMUdict + --lexicon); words without a
 #            pronunciation -> <UNK> in the texts; data/lang; 3-gram LM (tg, tgpr) -> data/lang_test_{tg,tgpr}
 #   stage 1: 13-dim MFCC (GMMs) in data/<set>, 40-dim Fbank (RNNs) in data/<set>_fbank, per-speaker CMVN
+#   stage 2-4: mono, tri1, tri2b (LDA+MLLT) on data/train (conf/gmm.conf), decoded on dev/test (RESULTS);
+#            tri2b alignments of every set for the RNN stages
 set -euo pipefail
 
 stage=0
 stop_stage=100
 nj=4
 
-help_message=$(sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//')
+help_message=$(sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//')
 
 log() {
   local fname=${BASH_SOURCE[1]##*/}
@@ -71,5 +73,21 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
 fi
 
 # Stages 2-4 (GMM systems: mono, tri1, tri2b and the alignments for the RNNs) go here.
+
+if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
+  log "Stage 2: monophone system"
+  utils/gmm_stage.sh --nj $nj mono train "${sets#train}"
+fi
+
+if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
+  log "Stage 3: tri1 (MFCC + deltas)"
+  utils/gmm_stage.sh --nj $nj tri1 train "${sets#train}"
+fi
+
+if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
+  log "Stage 4: tri2b (LDA + MLLT); alignments of train and test sets"
+  utils/gmm_stage.sh --nj $nj tri2b train "${sets#train}"
+  cat RESULTS
+fi
 
 log "Done (stages $stage to $stop_stage)."

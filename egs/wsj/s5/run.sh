@@ -7,6 +7,8 @@
 #            data/lang; the WSJ1 LMs into data/local/lm and data/lang_test_{bg,tg,tgpr}
 #   stage 1: 13-dim MFCC (GMMs) in data/<set>, 40-dim Fbank (RNNs) in data/<set>_fbank, per-speaker CMVN;
 #            train_si84 takes its rows from train_si284
+#   stage 2-4: mono, tri1, tri2b (LDA+MLLT) on $gmm_train_set with conf/gmm_wsj.conf, decoded on $gmm_test_sets
+#            with the tgpr graph (RESULTS); tri2b alignments of train and test sets for the RNN stages
 set -euo pipefail
 
 stage=0
@@ -15,7 +17,7 @@ nj=4
 wsj0=/path/to/LDC93S6B
 wsj1=/path/to/LDC94S13B
 
-help_message=$(sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//')
+help_message=$(sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//')
 
 log() {
   local fname=${BASH_SOURCE[1]##*/}
@@ -83,6 +85,20 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   fi
 fi
 
-# Stages 2-4 (GMM systems: mono, tri1, tri2b and the alignments for the RNNs) go here.
+if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
+  log "Stage 2: monophone system"
+  utils/gmm_stage.sh --nj $nj --gmm-conf conf/gmm_wsj.conf mono $gmm_train_set "$gmm_test_sets"
+fi
+
+if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
+  log "Stage 3: tri1 (MFCC + deltas)"
+  utils/gmm_stage.sh --nj $nj --gmm-conf conf/gmm_wsj.conf tri1 $gmm_train_set "$gmm_test_sets"
+fi
+
+if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
+  log "Stage 4: tri2b (LDA + MLLT); alignments of train and test sets"
+  utils/gmm_stage.sh --nj $nj --gmm-conf conf/gmm_wsj.conf tri2b $gmm_train_set "$gmm_test_sets"
+  cat RESULTS
+fi
 
 log "Done (stages $stage to $stop_stage)."
