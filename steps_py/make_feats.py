@@ -1,7 +1,7 @@
 """Usage: python -m steps_py.make_feats --type {mfcc,fbank} [--nj 4] [--cmd run.py] [--config conf/<type>.conf] [--write-utt2dur] [--overwrite] [--min-success 0.95] <data-dir> <log-dir> <feat-dir>
 
 Feature extraction for a data dir, like Kaldi's steps/make_mfcc.sh and make_fbank.sh: splits the data dir by
-speaker (steps_py.split_data), runs
+speaker (steps_py.split_data; by utterance when it has fewer speakers than jobs), runs
     $cmd JOB=1:nj <log-dir>/make_<type>_<name>.JOB.log python -m steps_py.compute_feats ...
 (one job per part; $cmd is a Kaldi-style runner command such as "run.py" or "slurm.py --mem 2G", found on PATH),
 which write <feat-dir>/raw_<type>_<name>.JOB.{ark,scp}, then merges them into <data-dir>/feats.scp and
@@ -146,7 +146,10 @@ def make_feats(data_dir, log_dir, feat_dir, feature_type, config_path=None, nj=4
     validate_data_dir(data_dir, no_feats=True, no_text=True)   # as make_mfcc.sh: sorted tables, consistent spk2utt
     num_utts = len(read_map(os.path.join(data_dir, "utt2spk")))
     nj = max(1, nj)
-    split_dir = split_data(data_dir, nj)
+    # make_mfcc.sh splits wav.scp by utterance, so it runs more jobs than a set has speakers (WSJ's test sets have
+    # 8-10); features need no speaker grouping, so such a data dir is split by utterance here.
+    num_spks = len(set(read_map(os.path.join(data_dir, "utt2spk")).values()))
+    split_dir = split_data(data_dir, nj, per_utt=num_spks < nj)
     os.makedirs(log_dir, exist_ok=True)
     os.makedirs(feat_dir, exist_ok=True)
     feat_dir_abs = os.path.abspath(feat_dir)

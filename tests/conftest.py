@@ -1,4 +1,15 @@
-"""Shared fixtures: a recipe dir outside the repo and one run of the synth recipe on the tiny corpus."""
+"""Shared helpers and session fixtures. Each expensive thing is built once per test session:
+
+  tiny_corpus  the tiny synthetic corpus (local/synth, seed 1) in <tmp>/s5/{corpus,data}      ~10 s
+  tiny_recipe  ./run.sh --corpus-size tiny --stop-stage 1 in that same s5 dir (stage 0 finds the corpus done
+               and skips it): data/{train,dev,eval}[_fbank] with features + CMVN, data/lang, lang_test_{tg,tgpr}
+  mono         a short monophone run on tiny_recipe's data/train              -> <s5>/exp/short/mono
+  mono_ali     its alignments of data/train                                   -> <s5>/exp/short/mono_ali
+  tri1         a small deltas triphone system from mono_ali                   -> <s5>/exp/short/tri1
+
+The short GMM systems of the tests live in <s5>/exp/short/, apart from what ./run.sh stages 2-4 write into
+<s5>/exp/{mono,tri1,tri2b,...} when a test runs them in the same recipe dir.
+"""
 import os
 import subprocess
 import sys
@@ -29,11 +40,83 @@ def run_recipe(s5, *args):
     return out, time.time() - t
 
 
+def run_step(argv, cwd):
+    """Runs ``python <argv>`` (e.g. ["-m", "steps_py.train_mono", ...]) in cwd with the repo on PYTHONPATH and
+    tools/ on PATH (for run.py); returns its stderr (the log); fails the test on a non-zero exit."""
+    env = dict(os.environ, PYTHONPATH=ROOT, KALDI_PY_PROGRESS="0")
+    env["PATH"] = os.path.join(ROOT, "tools") + os.pathsep + env.get("PATH", "")
+    res = subprocess.run([sys.executable] + argv, cwd=cwd, env=env, capture_output=True, text=True)
+    assert res.returncode == 0, f"{' '.join(argv)} failed:\n{res.stderr[-3000:]}"
+    return res.stderr
+
+
+def num_frames(data_dir):
+    """{utt: number of feature frames} of a data dir's feats.scp."""
+    import kaldiio
+    return {u: m.shape[0] for u, m in kaldiio.load_scp(os.path.join(data_dir, "feats.scp")).items()}
+
+
+def read_job_vectors(exp_dir, prefix="ali"):
+    """The union of <exp_dir>/<prefix>.JOB.gz over JOB = 1..num_jobs: {utt: int32 vector}."""
+    from steps_py.kaldi import read_int_vectors
+    nj = int(open(os.path.join(exp_dir, "num_jobs")).read())
+    out = {}
+    for j in range(1, nj + 1):
+        out.update(read_int_vectors(os.path.join(exp_dir, f"{prefix}.{j}.gz")))
+    return out
+
+
 @pytest.fixture(scope="session")
-def tiny_recipe(tmp_path_factory):
-    """egs/synth/s5 stages 0-1 on the tiny corpus, run once per test session. Returns the recipe dir."""
+def tiny_corpus(tmp_path_factory):
+    """The tiny synthetic corpus (make_corpus.make_tiny_corpus, seed 1) written into a fresh recipe dir:
+    {"s5": recipe dir, "corpus": <s5>/corpus, "data": <s5>/data, "seconds": time to make it}."""
+    from local.synth import make_corpus
     s5 = make_recipe_dir(tmp_path_factory.mktemp("synth_tiny"), "synth")
+    start = time.time()
+    paths = make_corpus.make_tiny_corpus(s5)
+    return dict(paths, s5=s5, seconds=time.time() - start)
+
+
+@pytest.fixture(scope="session")
+def tiny_recipe(tiny_corpus):
+    """egs/synth/s5 stages 0-1 on the tiny corpus, run once per test session. Returns the recipe dir.
+
+    Stage 0 finds tiny_corpus complete (same size, seed and conf) and skips the synthesis; everything after it
+    (dict, lang, LMs, features, CMVN) is made by run.sh here. The run's output is kept in <s5>/stage0-1.log."""
+    s5 = tiny_corpus["s5"]
     out, seconds = run_recipe(s5, "--corpus-size", "tiny", "--stop-stage", "1", "--nj", "2")
     with open(os.path.join(s5, "stage0-1.log"), "w") as f:
         f.write(out + f"\n# {seconds:.1f} s\n")
     return s5
+
+
+@pytest.fixture(scope="session")
+def mono(tiny_recipe):
+    """A monophone system on the tiny recipe's data/train -> <s5>/exp/short/mono.
+
+    Shorter than conf/gmm.conf (10 passes, 300 Gaussians instead of 40 and 1000) to take ~15 s: the tests check
+    that training raises the likelihood and writes consistent models and alignments, not its accuracy."""
+    run_step(["-m", "steps_py.train_mono", "--nj", "2", "--cmd", "run.py", "--num-iters", "10", "--max-iter-inc",
+              "6", "--totgauss", "300", "--realign-iters", "1 2 3 5 7 9", "--boost-silence", "1.25",
+              "data/train", "data/lang", "exp/short/mono"], tiny_recipe)
+    return os.path.join(tiny_recipe, "exp", "short", "mono")
+
+
+@pytest.fixture(scope="session")
+def mono_ali(tiny_recipe, mono):
+    """align_si of data/train with exp/short/mono -> <s5>/exp/short/mono_ali. Returns (dir, log)."""
+    log = run_step(["-m", "steps_py.align_si", "--nj", "2", "data/train", "data/lang", "exp/short/mono",
+                    "exp/short/mono_ali"], tiny_recipe)
+    return os.path.join(tiny_recipe, "exp", "short", "mono_ali"), log
+
+
+@pytest.fixture(scope="session")
+def tri1(tiny_recipe, mono_ali):
+    """A small deltas triphone system from exp/short/mono_ali -> <s5>/exp/short/tri1. Returns (dir, log).
+
+    150 leaves / 600 Gaussians and 6 passes instead of conf/gmm.conf's 800 / 5000 and 35: the 40 training
+    utterances support no more, and the tests check the tree, the model and the alignments, not accuracy."""
+    log = run_step(["-m", "steps_py.train_deltas", "--num-iters", "6", "--realign-iters", "3 5", "--max-iter-inc",
+                    "4", "150", "600", "data/train", "data/lang", "exp/short/mono_ali", "exp/short/tri1"],
+                   tiny_recipe)
+    return os.path.join(tiny_recipe, "exp", "short", "tri1"), log

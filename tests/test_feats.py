@@ -252,6 +252,20 @@ def test_wrong_sample_rate(corpus, tmp_path):
                                                                    .samples[0]) / 22050 * 100) < 3
 
 
+def test_more_jobs_than_speakers(corpus, tmp_path):
+    """As make_mfcc.sh (which splits wav.scp by utterance), --nj above the number of speakers works: 3 speakers,
+    4 jobs, 4 arks; the features are the same as with one job."""
+    d = fresh_copy(corpus, tmp_path)
+    make_feats(d, str(tmp_path / "log"), str(tmp_path / "mfcc"), "mfcc", MFCC_CONF, nj=4, cmd="run.py")
+    feats = load_scp(os.path.join(d, "feats.scp"))
+    arks = {v.rsplit(":", 1)[0] for v in read_map(os.path.join(d, "feats.scp")).values()}
+    assert len(feats) == 9 and len(arks) == 4 and validate_data_dir(d) == 9
+    config = load_feature_config("mfcc", MFCC_CONF)
+    wav_scp = read_map(os.path.join(d, "wav.scp"))
+    np.testing.assert_array_equal(feats["m2-u1"], compute_features(read_wav_scp_value(wav_scp["m2-u1"]).samples[0],
+                                                                   config))
+
+
 def test_split_data_keeps_speakers_together(corpus, tmp_path, caplog):
     d = fresh_copy(corpus, tmp_path)
     split = split_data(d, 2)

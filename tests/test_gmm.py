@@ -1,18 +1,19 @@
-"""GMM systems: E-step against kaldi_hmm_gmm, model/alignment file formats, and mono/tri1 training + alignment on a
-tiny synthetic corpus (built once per session, about 40 s in all)."""
+"""GMM systems: E-step against kaldi_hmm_gmm, model/alignment file formats, and mono/tri1 training + alignment on
+the tiny synthetic corpus (the session fixtures of conftest.py: about 30 s for mono, alignments and tri1).
+
+Run with ``-s`` to see the numbers the training tests check (they are printed as well as asserted)."""
 import gzip
 import os
-import subprocess
-import sys
+import re
 
 import numpy as np
 import pytest
 
-from steps_py.kaldi import (khg, parse_topo_text, read_int_vectors, read_model, write_int_vectors,  # noqa: I001
-                            write_model)
+from steps_py.kaldi import (khg, parse_topo_text, read_int_vectors, read_model, read_tree,  # noqa: I001
+                            write_int_vectors, write_model)
 from steps_py import gmm
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from conftest import num_frames, read_job_vectors, run_step
 
 TOPO = """<Topology>
 <TopologyEntry>
@@ -114,100 +115,76 @@ def test_alignment_ark_format(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Training on a tiny real corpus
+# Training on the tiny synthetic corpus (conftest: tiny_recipe, mono, mono_ali, tri1; built once per session)
 
-def _run(argv, cwd):
-    env = dict(os.environ, PYTHONPATH=REPO, KALDI_PY_PROGRESS="0")
-    env["PATH"] = os.path.join(REPO, "tools") + os.pathsep + env.get("PATH", "")
-    res = subprocess.run([sys.executable] + argv, cwd=cwd, env=env, capture_output=True, text=True)
-    assert res.returncode == 0, f"{' '.join(argv)} failed:\n{res.stderr[-3000:]}"
-    return res.stderr
+def _report(name, **values):
+    print(f"\n[{name}] " + " ".join(f"{k}={v}" for k, v in values.items()))
 
 
-@pytest.fixture(scope="session")
-def corpus(tmp_path_factory):
-    """Tiny synthetic corpus with lang dir, 13-dim MFCC and per-speaker CMVN stats, in a temporary dir."""
-    import kaldi_native_fbank as knf
-    import kaldiio
-    from steps_py.datadir import read_map
-    d = str(tmp_path_factory.mktemp("gmm_corpus"))
-    _run([os.path.join(REPO, "local", "synth", "make_corpus.py"), "--config", os.path.join(REPO, "conf", "synth.conf"),
-          "--size", "tiny", "--seed", "1", "--nj", "2", "corpus", "data"], d)
-    _run(["-m", "steps_py.prepare_dict", "data/local/dict", "data/local/lm_text.txt"], d)
-    _run(["-m", "steps_py.prepare_lang", "data/local/dict", "<UNK>", "data/local/lang_tmp", "data/lang"], d)
-    with open(os.path.join(d, "mfcc.conf"), "w") as f:
-        f.write("--use-energy=false\n")
-    for s in ("train", "dev"):
-        _run(["-m", "steps_py.compute_feats", "--type", "mfcc", "--config", "mfcc.conf", f"data/{s}",
-              f"mfcc/raw_{s}"], d)
-        os.replace(os.path.join(d, f"mfcc/raw_{s}.scp"), os.path.join(d, f"data/{s}/feats.scp"))
-        feats = read_map(os.path.join(d, f"data/{s}/feats.scp"))
-        stats = {spk: knf.compute_cmvn_stats(np.concatenate([kaldiio.load_mat(feats[u]) for u in utts.split()]))
-                 for spk, utts in read_map(os.path.join(d, f"data/{s}/spk2utt")).items()}
-        kaldiio.save_ark(os.path.join(d, f"mfcc/cmvn_{s}.ark"), stats, scp=os.path.join(d, f"data/{s}/cmvn.scp"))
-    return d
-
-
-@pytest.fixture(scope="session")
-def mono(corpus):
-    _run(["-m", "steps_py.train_mono", "--nj", "2", "--cmd", "run.py", "--num-iters", "10", "--max-iter-inc", "6",
-          "--totgauss", "300", "--realign-iters", "1 2 3 5 7 9", "--boost-silence", "1.25",
-          "data/train", "data/lang", "exp/mono"], corpus)
-    return os.path.join(corpus, "exp", "mono")
-
-
-def _frames(corpus, data):
-    import kaldiio
-    return {u: m.shape[0] for u, m in kaldiio.load_scp(os.path.join(corpus, data, "feats.scp")).items()}
-
-
-def test_mono_training_improves_and_aligns(corpus, mono):
+def test_mono_training_improves_and_aligns(tiny_recipe, mono):
     for f in ("final.mdl", "tree", "num_jobs", "ali.1.gz", "ali.2.gz", "phone_ali.1.gz", "phones.txt"):
         assert os.path.exists(os.path.join(mono, f)), f
     likes = [float(line.split()[3]) for line in open(os.path.join(mono, "log", "likelihoods.txt"))]
+    frames = num_frames(os.path.join(tiny_recipe, "data", "train"))
+    alis = read_job_vectors(mono)
+    tree = read_tree(os.path.join(mono, "tree"))
+    tm, am, entries = read_model(os.path.join(mono, "final.mdl"), tree)
+    _report("mono", loglike_by_pass=likes, aligned=f"{len(alis)}/{len(frames)}", num_gauss=am.num_gauss)
     assert len(likes) == 10
     assert likes[-1] > likes[1] + 5 and likes[-1] > likes[0]    # log-likelihood per frame rises over the passes
-    frames = _frames(corpus, "data/train")
-    alis = {}
-    for j in (1, 2):
-        alis.update(read_int_vectors(os.path.join(mono, f"ali.{j}.gz")))
     assert len(alis) >= 0.95 * len(frames)     # the tiny corpus has 2 of 40 clean utterances of a noisy speaker
     assert all(len(a) == frames[u] for u, a in alis.items())
     # Phone alignments agree with the transition ids.
-    from steps_py.kaldi import read_tree
-    tree = read_tree(os.path.join(mono, "tree"))
-    tm, am, entries = read_model(os.path.join(mono, "final.mdl"), tree)
     info = gmm.TransitionInfo(tm, entries)
     phones = read_int_vectors(os.path.join(mono, "phone_ali.1.gz"))
     utt = next(iter(phones))
     ali1 = read_int_vectors(os.path.join(mono, "ali.1.gz"))
     assert np.array_equal(phones[utt], info.phone[ali1[utt]])
-    assert tree.num_pdfs == am.num_pdfs and 200 <= am.num_gauss <= 310   # SplitByCount rounds per pdf
+    # Mixing up splits each pdf's Gaussians in proportion to occupancy ** power, rounding per pdf, so the total
+    # lands near (not on) --totgauss 300; the split perturbs means with unseeded random numbers in kaldi_hmm_gmm,
+    # so the exact count varies a little between runs.
+    assert tree.num_pdfs == am.num_pdfs and 200 <= am.num_gauss <= 310
 
 
-def test_align_dev_and_train_tri1(corpus, mono):
-    log = _run(["-m", "steps_py.align_si", "--nj", "2", "data/dev", "data/lang", "exp/mono", "exp/mono_ali_dev"],
-               corpus)
-    import re
+def test_align_dev_with_mono(tiny_recipe, mono):
+    log = run_step(["-m", "steps_py.align_si", "--nj", "2", "data/dev", "data/lang", "exp/short/mono",
+                    "exp/short/mono_ali_dev"], tiny_recipe)
     done = int(re.search(r"aligned (\d+) of 8 utterances", log).group(1))
-    assert done >= 7      # dev speakers are unseen; a 10-pass monophone model of 40 utterances may lose one
-    frames = _frames(corpus, "data/dev")
-    alis = {}
-    for j in (1, 2):
-        alis.update(read_int_vectors(os.path.join(corpus, "exp/mono_ali_dev", f"phone_ali.{j}.gz")))
+    _report("mono_align_dev", aligned=f"{done}/8")
+    # Dev voices are unseen, and the short model aligns some of their utterances only at times: mixing up draws
+    # unseeded random numbers inside kaldi_hmm_gmm (split_by_count), so models differ from run to run. In 6
+    # repeated runs of the short mono and tri2b (12 dev alignments), 6 to 8 of the 8 aligned, the failures always
+    # among the same 3 utterances; hence the bound of 5, while a broken aligner gives 0.
+    assert done >= 5
+    frames = num_frames(os.path.join(tiny_recipe, "data", "dev"))
+    alis = read_job_vectors(os.path.join(tiny_recipe, "exp", "short", "mono_ali_dev"), "phone_ali")
     assert len(alis) == done and all(len(a) == frames[u] for u, a in alis.items())
-    _run(["-m", "steps_py.align_si", "--nj", "2", "data/train", "data/lang", "exp/mono", "exp/mono_ali"], corpus)
-    log = _run(["-m", "steps_py.train_deltas", "--num-iters", "6", "--realign-iters", "3 5", "--max-iter-inc", "4",
-                "150", "600", "data/train", "data/lang", "exp/mono_ali", "exp/tri1"], corpus)
-    tri1 = os.path.join(corpus, "exp", "tri1")
-    from steps_py.kaldi import read_tree
-    tree = read_tree(os.path.join(tri1, "tree"))
+
+
+def test_align_train_with_mono(tiny_recipe, mono, mono_ali):
+    d, log = mono_ali
+    frames = num_frames(os.path.join(tiny_recipe, "data", "train"))
+    alis = read_job_vectors(d)
+    done = int(re.search(r"aligned (\d+) of 40 utterances", log).group(1))
+    _report("mono_align_train", aligned=f"{done}/40")
+    assert done == len(alis) >= 0.95 * len(frames)
+    assert all(len(a) == frames[u] for u, a in alis.items())
+    for f in ("final.mdl", "tree", "phones.txt"):           # the model travels with the alignments
+        assert open(os.path.join(d, f), "rb").read() == open(os.path.join(mono, f), "rb").read(), f
+
+
+def test_train_tri1(tiny_recipe, tri1):
+    d, _ = tri1
+    tree = read_tree(os.path.join(d, "tree"))
+    tm, am, _ = read_model(os.path.join(d, "final.mdl"), tree)
+    likes = [float(line.split()[3]) for line in open(os.path.join(d, "log", "likelihoods.txt"))]
+    train_frames = num_frames(os.path.join(tiny_recipe, "data", "train"))
+    ali = read_job_vectors(d)
+    _report("tri1", num_pdfs=tree.num_pdfs, num_gauss=am.num_gauss, loglike_by_pass=likes,
+            aligned=f"{len(ali)}/{len(train_frames)}")
     assert tree.context_width == 3 and tree.central_position == 1 and 50 <= tree.num_pdfs <= 150
-    tm, am, _ = read_model(os.path.join(tri1, "final.mdl"), tree)
     assert am.num_pdfs == tree.num_pdfs
-    likes = [float(line.split()[3]) for line in open(os.path.join(tri1, "log", "likelihoods.txt"))]
     assert len(likes) == 5 and likes[-1] > likes[0] + 1      # passes 1..5 raise the likelihood
-    train_frames = _frames(corpus, "data/train")
-    ali = read_int_vectors(os.path.join(tri1, "ali.1.gz"))
-    assert all(len(a) == train_frames[u] for u, a in ali.items()) and max(max(a) for a in ali.values()) <= \
-        tm.num_transition_ids
+    assert len(ali) >= 0.95 * len(train_frames)
+    assert all(len(a) == train_frames[u] for u, a in ali.items())
+    assert max(max(a) for a in ali.values()) <= tm.num_transition_ids

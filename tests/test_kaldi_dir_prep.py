@@ -1,9 +1,9 @@
 """Preparation of existing Kaldi data dirs (local/kaldi_dir_prep.py, egs/kaldi_dir/s5) on a tiny espeak-ng corpus."""
 import collections
 import os
+import pathlib
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -11,14 +11,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "local"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from test_wsj_prep import missing_steps, recipe_dir  # noqa: E402
+from conftest import make_recipe_dir, run_recipe  # noqa: E402
 
 from steps_py.datadir import read_map, validate_data_dir  # noqa: E402
 
 PREP = os.path.join(ROOT, "local", "kaldi_dir_prep.py")
 ENV = dict(os.environ, PYTHONPATH=ROOT, KALDI_PY_PROGRESS="0")
 
-SENTENCES = {  # utt -> (speaker, recording, sentence); recordings are espeak-ng WAVs at 22050 Hz
+SENTENCES = {  # utt -> (speaker, recording, sentence); recordings are espeak-ng speech resampled to 16 kHz
     "spk1-a1": ("spk1", "a1", "the cat sat on the mat"),
     "spk1-a2": ("spk1", "a2", "a dog ran zorblax home"),     # ZORBLAX: no pronunciation -> <UNK>
     "spk2-a3": ("spk2", "a3", "the sun is hot"),             # left out of text: dropped with a log line
@@ -40,8 +40,9 @@ def source(tmp_path_factory):
     root = tmp_path_factory.mktemp("kaldi_dirs")
     audio = root / "audio"
     audio.mkdir()
-    for utt, (_, rec, sentence) in SENTENCES.items():
-        subprocess.run(["espeak-ng", "-w", str(audio / f"{rec}.wav"), sentence], check=True)
+    for utt, (_, rec, sentence) in SENTENCES.items():   # 16 kHz, the rate conf/mfcc.conf and fbank.conf expect
+        subprocess.run(["espeak-ng", "-w", str(audio / f"{rec}.22k.wav"), sentence], check=True)
+        subprocess.run(["sox", str(audio / f"{rec}.22k.wav"), "-r", "16000", str(audio / f"{rec}.wav")], check=True)
     subprocess.run(["sox", str(audio / "b1.wav"), str(audio / "b2.wav"), str(audio / "dev.wav")], check=True)
     train = [u for u in SENTENCES if u.startswith(("spk1", "spk2"))]
     write(root / "train" / "wav.scp", [f"{u} {audio}/{SENTENCES[u][1]}.wav" if u != "spk1-a2" else
@@ -111,10 +112,10 @@ def test_lm_text_is_training_transcripts(prepared):
 
 def test_wav_entries_readable(prepared):
     data, _ = prepared
-    wav = pytest.importorskip("steps_py.wav")
+    from steps_py import wav
     for utt, spec in read_map(data / "train" / "wav.scp").items():
         audio = wav.read_wav_scp_value(spec)
-        assert audio.rate == 22050 and audio.samples.shape[1] > 0.5 * 22050, utt
+        assert audio.rate == 16000 and audio.samples.shape[1] > 0.5 * 16000, utt
 
 
 def test_map_oov_words():
@@ -134,41 +135,38 @@ def test_bad_input_is_reported(tmp_path, source):
     assert r.returncode == 1 and "--lexicon" in r.stderr and "no such file" in r.stderr
 
 
-def test_run_sh_stage_0(tmp_path, source):
-    missing = [s for s in ["prepare_dict", "prepare_lang", "train_lm", "format_lm", "validate_lang"]
-               if not os.path.isfile(os.path.join(ROOT, "steps_py", f"{s}.py"))]
-    if missing:
-        pytest.skip(f"shared steps not there yet: {' '.join(missing)}")
-    s5 = recipe_dir(tmp_path, "kaldi_dir")
-    r = subprocess.run(["./run.sh", "--stop-stage", "0", "--train", str(source / "train"), "--dev",
-                        str(source / "dev")], cwd=s5, capture_output=True, text=True,
-                       env=dict(os.environ, KALDI_PY_PROGRESS="0"))
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-5000:]
+@pytest.fixture(scope="session")
+def kaldi_dir_recipe(source, tmp_path_factory):
+    """egs/kaldi_dir/s5 on the source dirs, as a user runs it: ./run.sh --stop-stage 0 (without --lexicon), then
+    ./run.sh --stage 1 --stop-stage 1 --nj 2 in the same recipe dir. Returns (s5, stage-0 output, stage-1 output)."""
+    s5 = make_recipe_dir(tmp_path_factory.mktemp("kaldi_dir_recipe"), "kaldi_dir")
+    dirs = ["--train", str(source / "train"), "--dev", str(source / "dev")]
+    out0, _ = run_recipe(s5, "--stop-stage", "0", *dirs)
+    out1, seconds = run_recipe(s5, "--stage", "1", "--stop-stage", "1", "--nj", "2", *dirs)
+    print(f"run.sh stage 1: {seconds:.1f} s")
+    return pathlib.Path(s5), out0, out1
+
+
+def test_run_sh_stage_0(kaldi_dir_recipe):
+    s5, out, _ = kaldi_dir_recipe
+    assert "Stage 0: data dirs, dictionary, lang, language model" in out and "Done (stages 0 to 0)" in out
     words = set(open(s5 / "data" / "lang" / "words.txt").read().split()[::2])
     assert {"CAT", "HOME", "<UNK>"} <= words and "ZORBLAX" not in words and "FLURBO" not in words
     for lm in ["tg", "tgpr"]:
         assert (s5 / "data" / f"lang_test_{lm}" / "G.fst").stat().st_size > 0
     assert read_map(s5 / "data" / "train" / "text")["spk2-a4"] == "MY <UNK> IS RED"  # no --lexicon this time
+
+
+def test_run_sh_without_train_dir(tmp_path):
+    s5 = make_recipe_dir(tmp_path, "kaldi_dir")
     r = subprocess.run(["./run.sh", "--stop-stage", "0"], cwd=s5, capture_output=True, text=True)
     assert r.returncode != 0 and "no training data dir" in r.stderr
 
 
-@pytest.mark.slow
-def test_run_sh_stages_0_1(tmp_path, source):
-    missing = missing_steps() + [s for s in ["train_lm"] if not os.path.isfile(os.path.join(ROOT, "steps_py",
-                                                                                           f"{s}.py"))]
-    if missing:
-        pytest.skip(f"shared steps not there yet: {' '.join(missing)}")
-    s5 = recipe_dir(tmp_path, "kaldi_dir")
-    t = time.time()
-    r = subprocess.run(["./run.sh", "--stage", "0", "--stop-stage", "1", "--nj", "2", "--train",
-                        str(source / "train"), "--dev", str(source / "dev"), "--lexicon", str(source / "extra.lex")],
-                       cwd=s5, capture_output=True, text=True, env=dict(os.environ, KALDI_PY_PROGRESS="0"))
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-5000:]
-    print(f"run.sh stages 0-1: {time.time() - t:.1f} s")
+def test_run_sh_stage_1(kaldi_dir_recipe):
+    s5, _, out = kaldi_dir_recipe
+    assert "Stage 1: MFCC and Fbank features, CMVN" in out and "Done (stages 1 to 1)" in out
     import kaldiio
-    for lm in ["tg", "tgpr"]:
-        assert (s5 / "data" / f"lang_test_{lm}" / "G.fst").is_file()
     for name, n in [("train", 3), ("dev", 2)]:
         for suffix, dim in [("", 13), ("_fbank", 40)]:
             d = s5 / "data" / (name + suffix)

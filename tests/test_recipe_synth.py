@@ -42,3 +42,4 @@ def test_rerun_skips_finished_work(tiny_recipe):
     out, seconds = run_recipe(tiny_recipe, "--corpus-size", "tiny", "--stop-stage", "1", "--nj", "2")
     after = {f: os.path.getmtime(os.path.join(ark, f)) for f in os.listdir(ark)}
     assert before == after
+    assert "corpus already complete" in out and "nothing to do" in out

@@ -1,11 +1,10 @@
 """WSJ data preparation (local/wsj_data_prep.py, local/wsj_format_lms.py) on a fabricated WSJ-shaped disc tree."""
 import gzip
-import importlib.util
 import os
+import pathlib
 import shutil
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -13,6 +12,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "local"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from conftest import make_recipe_dir, run_recipe  # noqa: E402
 from wsj_fixture import make_wsj_tree, unix_compress  # noqa: E402
 
 from steps_py.common import InputError  # noqa: E402
@@ -77,7 +77,7 @@ def test_skips_are_named_and_counted(prepared):
 
 def test_wav_entries_give_the_right_samples(wsj, prepared):
     data, _ = prepared
-    wav = pytest.importorskip("steps_py.wav")
+    from steps_py import wav
     for name in ["train_si284", "test_eval92", "test_dev93"]:
         for utt, spec in read_map(os.path.join(data, name, "wav.scp")).items():
             audio = wav.read_wav_scp_value(spec)
@@ -191,33 +191,21 @@ def test_undecodable_sphere_is_detected(tmp_path):
     assert sphere_decodable(str(tmp_path / "b.wv1")) == (True, "")
 
 
-STEPS = ["prepare_dict", "prepare_lang", "format_lm", "validate_lang", "make_feats", "compute_cmvn_stats",
-         "copy_data_dir", "validate_data_dir", "fix_data_dir"]
+@pytest.fixture(scope="session")
+def wsj_recipe(wsj, tmp_path_factory):
+    """egs/wsj/s5 on the fabricated discs, as a user runs it: ./run.sh --stop-stage 0, then
+    ./run.sh --stage 1 --stop-stage 1 --nj 2 in the same recipe dir. Returns (s5, stage-0 output, stage-1 output)."""
+    s5 = make_recipe_dir(tmp_path_factory.mktemp("wsj_recipe"), "wsj")
+    discs = ["--wsj0", wsj["wsj0"], "--wsj1", wsj["wsj1"]]
+    out0, _ = run_recipe(s5, "--stop-stage", "0", *discs)
+    out1, seconds = run_recipe(s5, "--stage", "1", "--stop-stage", "1", "--nj", "2", *discs)
+    print(f"run.sh stage 1: {seconds:.1f} s")
+    return pathlib.Path(s5), out0, out1
 
 
-def missing_steps():
-    return [s for s in STEPS if importlib.util.find_spec(f"steps_py.{s}") is None] + \
-        [c for c in ["mfcc.conf", "fbank.conf"] if not os.path.isfile(os.path.join(ROOT, "conf", c))]
-
-
-def recipe_dir(tmp_path, corpus):
-    """A recipe dir in tmp_path whose files link to egs/<corpus>/s5 (so data/, exp/ stay out of the repo)."""
-    s5 = tmp_path / "s5"
-    s5.mkdir()
-    for f in ["run.sh", "path.sh", "cmd.sh", "conf", "local", "utils"]:
-        os.symlink(os.path.realpath(os.path.join(ROOT, "egs", corpus, "s5", f)), s5 / f)
-    return s5
-
-
-def test_run_sh_stage_0(tmp_path, wsj):
-    missing = [s for s in STEPS[:4] if importlib.util.find_spec(f"steps_py.{s}") is None]
-    if missing:
-        pytest.skip(f"shared steps not there yet: {' '.join(missing)}")
-    s5 = recipe_dir(tmp_path, "wsj")
-    r = subprocess.run(["./run.sh", "--stop-stage", "0", "--wsj0", wsj["wsj0"], "--wsj1", wsj["wsj1"]], cwd=s5,
-                       capture_output=True, text=True, env=dict(os.environ, KALDI_PY_PROGRESS="0"))
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-5000:]
-    assert "Stage 0: data preparation" in r.stdout and "Done (stages 0 to 0)" in r.stdout
+def test_run_sh_stage_0(wsj, wsj_recipe):
+    s5, out, _ = wsj_recipe
+    assert "Stage 0: data preparation" in out and "Done (stages 0 to 0)" in out
     words = set(open(s5 / "data" / "lang" / "words.txt").read().split()[::2])
     assert {"GOLD", "COMPANY'S", "<SPOKEN_NOISE>", "<UNK>", "<NOISE>"} <= words
     for lm in ["bg", "tg", "tgpr"]:
@@ -226,20 +214,9 @@ def test_run_sh_stage_0(tmp_path, wsj):
         assert validate_data_dir(str(s5 / "data" / name), no_feats=True) == len(utts)
 
 
-@pytest.mark.slow
-def test_run_sh_stages_0_1(tmp_path, wsj):
-    missing = missing_steps()
-    if missing:
-        pytest.skip(f"shared steps not there yet: {' '.join(missing)}")
-    s5 = recipe_dir(tmp_path, "wsj")
-    t = time.time()
-    r = subprocess.run(["./run.sh", "--stage", "0", "--stop-stage", "1", "--nj", "2", "--wsj0", wsj["wsj0"],
-                        "--wsj1", wsj["wsj1"]], cwd=s5, capture_output=True, text=True,
-                       env=dict(os.environ, KALDI_PY_PROGRESS="0"))
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-5000:]
-    print(f"run.sh stages 0-1: {time.time() - t:.1f} s")
-    for lm in ["bg", "tg", "tgpr"]:
-        assert (s5 / "data" / f"lang_test_{lm}" / "G.fst").is_file()
+def test_run_sh_stage_1(wsj, wsj_recipe):
+    s5, _, out = wsj_recipe
+    assert "Stage 1: MFCC and Fbank features" in out and "Done (stages 1 to 1)" in out
     import kaldiio
     for name in ["train_si284", "train_si84", "test_dev93", "test_eval92"]:
         for suffix, dim in [("", 13), ("_fbank", 40)]:
