@@ -66,6 +66,10 @@ def read_job_vectors(exp_dir, prefix="ali"):
     return out
 
 
+# Options of every run.sh call on the tiny corpus. A 1000-word LM keeps the three HCLGs of stages 2-4 small.
+TINY_OPTS = ("--corpus-size", "tiny", "--nj", "2", "--lm-vocab-size", "1000")
+
+
 @pytest.fixture(scope="session")
 def tiny_corpus(tmp_path_factory):
     """The tiny synthetic corpus (make_corpus.make_tiny_corpus, seed 1) written into a fresh recipe dir:
@@ -84,7 +88,7 @@ def tiny_recipe(tiny_corpus):
     Stage 0 finds tiny_corpus complete (same size, seed and conf) and skips the synthesis; everything after it
     (dict, lang, LMs, features, CMVN) is made by run.sh here. The run's output is kept in <s5>/stage0-1.log."""
     s5 = tiny_corpus["s5"]
-    out, seconds = run_recipe(s5, "--corpus-size", "tiny", "--stop-stage", "1", "--nj", "2")
+    out, seconds = run_recipe(s5, *TINY_OPTS, "--stop-stage", "1")
     with open(os.path.join(s5, "stage0-1.log"), "w") as f:
         f.write(out + f"\n# {seconds:.1f} s\n")
     return s5

@@ -4,7 +4,7 @@ import os
 import kaldiio
 import numpy as np
 
-from conftest import run_recipe
+from conftest import TINY_OPTS, run_recipe
 from steps_py.compute_feats import compute_features, load_feature_config
 from steps_py.datadir import read_map, validate_data_dir
 from steps_py.wav import read_wav_scp_value
@@ -39,7 +39,7 @@ def test_features_read_back_bit_exact(tiny_recipe):
 def test_rerun_skips_finished_work(tiny_recipe):
     ark = os.path.join(tiny_recipe, "mfcc")
     before = {f: os.path.getmtime(os.path.join(ark, f)) for f in os.listdir(ark)}
-    out, seconds = run_recipe(tiny_recipe, "--corpus-size", "tiny", "--stop-stage", "1", "--nj", "2")
+    out, seconds = run_recipe(tiny_recipe, *TINY_OPTS, "--stop-stage", "1")
     after = {f: os.path.getmtime(os.path.join(ark, f)) for f in os.listdir(ark)}
     assert before == after
     assert "corpus already complete" in out and "nothing to do" in out

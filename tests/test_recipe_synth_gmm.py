@@ -1,7 +1,7 @@
 """egs/synth/s5 stages 2-4 (mono, tri1, tri2b) on the tiny corpus, as a user runs them.
 
-Slow: the stages take about 4.5 min on 2 shared cores (three HCLG graphs of ~1M states at ~25 s each, conf/gmm.conf's
-full training schedules), about twice the rest of the default suite. Run with ``pytest -m slow``."""
+The stages take a few minutes on 2 cores (conf/gmm.conf's full training schedules, three HCLGs with the tiny
+recipe's 1000-word LM); they are the only test of utils/gmm_stage.sh and run.sh stages 2-4, so they run by default."""
 import gzip
 import os
 import re
@@ -10,18 +10,16 @@ import kaldiio
 import numpy as np
 import pytest
 
-from conftest import run_recipe, run_step
+from conftest import TINY_OPTS, run_recipe, run_step
 from steps_py.best_wer import best_for_dir
 from steps_py.datadir import read_map
-
-pytestmark = pytest.mark.slow
 
 WER_LINE = re.compile(r"^%WER (\d+\.\d\d) \[ (\d+) / (\d+), (\d+) ins, (\d+) del, (\d+) sub \] (exp/\S+/wer_\d+_[\d.]+)$")
 
 
 @pytest.fixture(scope="module")
 def gmm_recipe(tiny_recipe):
-    out, seconds = run_recipe(tiny_recipe, "--corpus-size", "tiny", "--stage", "2", "--stop-stage", "4", "--nj", "2")
+    out, seconds = run_recipe(tiny_recipe, *TINY_OPTS, "--stage", "2", "--stop-stage", "4")
     with open(os.path.join(tiny_recipe, "stage2-4.log"), "w") as f:
         f.write(out + f"\n# {seconds:.1f} s\n")
     return tiny_recipe

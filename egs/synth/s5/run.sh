@@ -34,7 +34,6 @@ log() {
 . ./cmd.sh
 . ./conf/lang.conf
 . ./conf/lm.conf
-. ./conf/gmm.conf
 
 sets="train dev eval"
 
@@ -73,53 +72,21 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   done
 fi
 
-# Graph with the pruned trigram, decoding of dev and eval, WER lines into RESULTS.
-mkgraph_and_decode() {
-  local sys=$1
-  python -m steps_py.mkgraph data/lang_test_tgpr exp/$sys exp/$sys/graph_tgpr
-  for s in $test_sets; do
-    python -m steps_py.decode --nj $nj --cmd "$decode_cmd" --config conf/decode.conf \
-      exp/$sys/graph_tgpr data/$s exp/$sys/decode_tgpr_$s
-    python -m steps_py.best_wer --append RESULTS exp/$sys/decode_tgpr_$s
-  done
-}
 test_sets="dev eval"
-align_opts="--beam $align_beam --retry-beam $align_retry_beam"
 
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
   log "Stage 2: monophone system"
-  python -m steps_py.train_mono --nj $nj --cmd "$train_cmd" --num-iters $mono_num_iters \
-    --max-iter-inc $mono_max_iter_inc --totgauss $mono_totgauss --boost-silence $mono_boost_silence \
-    --realign-iters "$mono_realign_iters" --initial-beam $mono_initial_beam --power $power $align_opts \
-    data/train data/lang exp/mono
-  mkgraph_and_decode mono
-  python -m steps_py.align_si --nj $nj --cmd "$train_cmd" --boost-silence $mono_boost_silence $align_opts \
-    data/train data/lang exp/mono exp/mono_ali
+  utils/gmm_stage.sh --nj $nj mono train "$test_sets"
 fi
-
-tree_opts="--tree-thresh $tree_thresh --cluster-thresh $tree_cluster_thresh --tree-min-count $tree_min_count"
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
   log "Stage 3: tri1 (MFCC + deltas)"
-  python -m steps_py.train_deltas --nj $nj --cmd "$train_cmd" --num-iters $tri1_num_iters \
-    --max-iter-inc $tri1_max_iter_inc --realign-iters "$tri1_realign_iters" --power $power $tree_opts $align_opts \
-    $tri1_num_leaves $tri1_tot_gauss data/train data/lang exp/mono_ali exp/tri1
-  mkgraph_and_decode tri1
-  python -m steps_py.align_si --nj $nj --cmd "$train_cmd" $align_opts data/train data/lang exp/tri1 exp/tri1_ali
+  utils/gmm_stage.sh --nj $nj tri1 train "$test_sets"
 fi
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
-  log "Stage 4: tri2b (LDA + MLLT)"
-  python -m steps_py.train_lda_mllt --nj $nj --cmd "$train_cmd" --num-iters $tri2b_num_iters \
-    --max-iter-inc $tri2b_max_iter_inc --realign-iters "$tri2b_realign_iters" --mllt-iters "$tri2b_mllt_iters" \
-    --splice-opts="$tri2b_splice_opts" --dim $tri2b_lda_dim --mllt-update-iters $tri2b_mllt_update_iters \
-    --silence-weight $tri2b_silence_weight --power $power $tree_opts $align_opts \
-    $tri2b_num_leaves $tri2b_tot_gauss data/train data/lang exp/tri1_ali exp/tri2b
-  mkgraph_and_decode tri2b
-  # Frame-level targets of the RNNs (train) and phone labels of the memory analyses (dev, eval: forced alignment).
-  for s in train $test_sets; do
-    python -m steps_py.align_si --nj $nj --cmd "$train_cmd" $align_opts data/$s data/lang exp/tri2b exp/tri2b_ali_$s
-  done
+  log "Stage 4: tri2b (LDA + MLLT); alignments of train, dev and eval"
+  utils/gmm_stage.sh --nj $nj tri2b train "$test_sets"
   cat RESULTS
 fi
 
