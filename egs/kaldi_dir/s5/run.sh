@@ -59,17 +59,7 @@ fi
 
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   log "Stage 1: MFCC and Fbank features, CMVN"
-  for s in $sets; do
-    python -m steps_py.make_feats --type mfcc --nj $nj --cmd "$train_cmd" --config conf/mfcc.conf \
-      data/$s exp/make_mfcc/$s mfcc
-    python -m steps_py.compute_cmvn_stats data/$s exp/make_mfcc/$s mfcc
-    python -m steps_py.validate_data_dir data/$s
-    python -m steps_py.copy_data_dir data/$s data/${s}_fbank
-    python -m steps_py.make_feats --type fbank --nj $nj --cmd "$train_cmd" --config conf/fbank.conf \
-      data/${s}_fbank exp/make_fbank/$s fbank
-    python -m steps_py.compute_cmvn_stats data/${s}_fbank exp/make_fbank/$s fbank
-    python -m steps_py.validate_data_dir data/${s}_fbank
-  done
+  utils/feature_stage.sh --nj $nj $sets
 fi
 
 # Stages 2-4 (GMM systems: mono, tri1, tri2b and the alignments for the RNNs) go here.

@@ -62,17 +62,7 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   log "Stage 1: MFCC and Fbank features, CMVN"
   sets=$feat_sets
   [ -d data/test_eval93 ] && [[ " $sets " != *" test_eval93 "* ]] && sets="$sets test_eval93"
-  for s in $sets; do
-    python -m steps_py.make_feats --type mfcc --nj $nj --cmd "$train_cmd" --config conf/mfcc.conf \
-      data/$s exp/make_mfcc/$s mfcc
-    python -m steps_py.compute_cmvn_stats data/$s exp/make_mfcc/$s mfcc
-    python -m steps_py.validate_data_dir data/$s
-    python -m steps_py.copy_data_dir data/$s data/${s}_fbank
-    python -m steps_py.make_feats --type fbank --nj $nj --cmd "$train_cmd" --config conf/fbank.conf \
-      data/${s}_fbank exp/make_fbank/$s fbank
-    python -m steps_py.compute_cmvn_stats data/${s}_fbank exp/make_fbank/$s fbank
-    python -m steps_py.validate_data_dir data/${s}_fbank
-  done
+  utils/feature_stage.sh --nj $nj $sets
   # train_si84 is the WSJ0 part of train_si284 (Kaldi: its first 7138 utterances): no second extraction.
   if [[ " $sets " == *" train_si284 "* ]] && [ -d data/train_si84 ]; then
     [ -d data/train_si84_fbank ] || python -m steps_py.copy_data_dir data/train_si84 data/train_si84_fbank
