@@ -76,6 +76,14 @@ def progress(iterable=None, **kwargs):
     return tqdm(iterable, disable=not show, file=sys.stderr, mininterval=1.0, **kwargs)
 
 
+def open_input(path):
+    """Opens a UTF-8 text file for reading; a missing or unreadable file raises InputError naming it."""
+    try:
+        return open(path, encoding="utf-8")
+    except OSError as e:
+        raise InputError(f"cannot read {path}: {e.strerror}") from None
+
+
 def read_table(path, min_fields=2, max_fields=None):
     """Reads a Kaldi text table ``key value...`` into a list of (key, [fields]) in file order.
 
@@ -83,11 +91,7 @@ def read_table(path, min_fields=2, max_fields=None):
     (Kaldi's tools reject them).
     """
     rows = []
-    try:
-        f = open(path, encoding="utf-8")
-    except OSError as e:
-        raise InputError(f"cannot read {path}: {e.strerror}") from None
-    with f:
+    with open_input(path) as f:
         for n, line in enumerate(f, 1):
             parts = line.split()
             if len(parts) < min_fields or (max_fields and len(parts) > max_fields):

@@ -7,7 +7,7 @@ A data dir holds text tables keyed by utterance or speaker id, sorted in C (byte
 import os
 import shutil
 
-from steps_py.common import InputError, atomic_open, get_logger
+from steps_py.common import InputError, atomic_open, get_logger, open_input
 
 log = get_logger("datadir")
 
@@ -26,11 +26,7 @@ def read_map(path, allow_empty_value=False):
     Raises InputError (naming the file and line) on a blank line, a missing value or a repeated key.
     """
     out = {}
-    try:
-        f = open(path, encoding="utf-8")
-    except OSError as e:
-        raise InputError(f"cannot read {path}: {e.strerror}") from None
-    with f:
+    with open_input(path) as f:
         for n, line in enumerate(f, 1):
             line = line.rstrip("\n")
             key, _, value = line.strip().partition(" ")

@@ -19,6 +19,7 @@ import kaldifst
 import numpy as np
 
 from steps_py.common import InputError, atomic_open, atomic_path
+from steps_py.lang_fst import read_symbol_table
 
 __all__ = ["khg", "_khg", "kaldifst", "Lang", "read_lang", "write_model", "read_model", "write_tree", "read_tree",
            "write_int_vectors", "read_int_vectors", "tree_from_bytes", "tree_to_bytes"]
@@ -259,8 +260,8 @@ class Lang:
         def int_lines(*p):
             return [[int(x) for x in line.split()] for line in open(path(*p)) if line.strip()]
         self.dir = lang_dir
-        self.phones = _read_symbols(path("phones.txt"))        # name -> id
-        self.words = _read_symbols(path("words.txt"))
+        self.phones = read_symbol_table(path("phones.txt"))        # name -> id
+        self.words = read_symbol_table(path("words.txt"))
         self.id2phone = {i: p for p, i in self.phones.items()}
         self.topo_text = open(path("topo")).read()
         self.topo_entries = parse_topo_text(self.topo_text)
@@ -297,16 +298,6 @@ class Lang:
     def words_to_ids(self, words):
         """Word strings -> ids, mapping unknown words to the OOV id (sym2int.pl --map-oov)."""
         return [self.words.get(w, self.oov_id) for w in words]
-
-
-def _read_symbols(path):
-    out = {}
-    for n, line in enumerate(open(path, encoding="utf-8"), 1):
-        f = line.split()
-        if len(f) != 2:
-            raise InputError(f"{path}:{n}: expected 'symbol id', got {line.rstrip()!r}")
-        out[f[0]] = int(f[1])
-    return out
 
 
 def read_lang(lang_dir):

@@ -6,7 +6,7 @@ Lexicon entries here are ``(word, prob, phones)`` with ``prob`` the pronunciatio
 """
 import math
 
-from steps_py.common import InputError
+from steps_py.common import InputError, open_input
 
 POSITION_SUFFIXES = ["_B", "_E", "_I", "_S"]
 
@@ -172,11 +172,7 @@ def read_symbol_table(path):
     """Reads an OpenFst symbol table (``symbol id`` lines) into ``{symbol: id}``; raises InputError naming the
     file and line for a malformed line, a repeated symbol or a repeated id."""
     table, ids = {}, {}
-    try:
-        f = open(path, encoding="utf-8")
-    except OSError as e:
-        raise InputError(f"cannot read {path}: {e.strerror}") from None
-    with f:
+    with open_input(path) as f:
         for n, line in enumerate(f, 1):
             fields = line.split()
             if len(fields) != 2 or not fields[1].isdigit():

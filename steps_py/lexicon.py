@@ -7,7 +7,7 @@ entries (pronunciation variants). On disk it is Kaldi's ``lexicon.txt``: ``WORD 
 import collections
 import re
 
-from steps_py.common import InputError
+from steps_py.common import InputError, open_input
 
 STRESS_RE = re.compile(r"^(\D+)(\d*)$")
 # Kaldi's symbols that must never be words: they have a fixed meaning in words.txt / G.fst.
@@ -39,11 +39,7 @@ def read_lexicon(path, with_probs=False, upper_case=False):
     ``#0``) or a phone that starts with ``#`` (reserved for disambiguation symbols).
     """
     entries = []
-    try:
-        f = open(path, encoding="utf-8")
-    except OSError as e:
-        raise InputError(f"cannot read {path}: {e.strerror}") from None
-    with f:
+    with open_input(path) as f:
         for n, line in enumerate(f, 1):
             fields = line.split()
             if not fields:

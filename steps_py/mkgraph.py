@@ -20,6 +20,7 @@ import time
 
 from steps_py.kaldi import kaldifst, khg, read_model, read_tree  # noqa: I001  (binding import order)
 from steps_py import fst_utils
+from steps_py.lang_fst import read_symbol_table
 from steps_py.common import InputError, atomic_path, get_logger, run_main, write_lines
 
 log = get_logger("mkgraph")
@@ -36,25 +37,10 @@ def read_int_list(path):
         raise InputError(f"{path}: expected integers") from None
 
 
-def read_symbols(path):
-    table = {}
-    try:
-        f = open(path, encoding="utf-8")
-    except OSError as e:
-        raise InputError(f"cannot read {path}: {e.strerror}") from None
-    with f:
-        for n, line in enumerate(f, 1):
-            fields = line.split()
-            if len(fields) != 2 or not fields[1].isdigit():
-                raise InputError(f"{path}:{n}: expected 'symbol id', got {line.rstrip()!r}")
-            table[fields[0]] = int(fields[1])
-    return table
-
-
 # ---------------------------------------------------------------------------------------------- checks
 def check_compatible(lang_dir, model_dir, trans_model, tree):
     """Raises InputError when the lang's phones differ from those the model and tree were built for."""
-    phones = read_symbols(os.path.join(lang_dir, "phones.txt"))
+    phones = read_symbol_table(os.path.join(lang_dir, "phones.txt"))
     disambig = set(read_int_list(os.path.join(lang_dir, "phones", "disambig.int")))
     lang_phones = sorted(i for s, i in phones.items() if i != 0 and i not in disambig)
     model_phones = sorted(int(p) for p in trans_model.phones)
@@ -63,7 +49,7 @@ def check_compatible(lang_dir, model_dir, trans_model, tree):
                          f"has {_span(model_phones)}: the model was trained on another lang dir")
     model_phones_txt = os.path.join(model_dir, "phones.txt")
     if os.path.exists(model_phones_txt):
-        if read_symbols(model_phones_txt) != phones:
+        if read_symbol_table(model_phones_txt) != phones:
             raise InputError(f"{model_phones_txt} and {lang_dir}/phones.txt differ: the model was trained on "
                              "another lang dir (utils/lang/check_phones_compatible.sh)")
     if tree.num_pdfs != trans_model.num_pdfs:

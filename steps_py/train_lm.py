@@ -29,7 +29,7 @@ import tqdm
 from kaldingram.prune import Arpa, ArpaParser, prune
 from kaldingram.train import NgramCounts
 
-from steps_py.common import InputError, atomic_path, get_logger, read_table, run_main, write_lines
+from steps_py.common import InputError, atomic_path, get_logger, open_input, read_table, run_main, write_lines
 from steps_py.lexicon import map_oovs_to_unk
 
 # kaldingram draws tqdm bars in all its loops: show them only when common.progress would (a terminal, or
@@ -49,11 +49,7 @@ def read_sentences(path, vocab, unk_word):
     counted. Raises InputError naming the file and line for ``<s>`` or ``</s>`` in the text.
     """
     sentences, rows, num_empty = [], [], 0
-    try:
-        f = open(path, encoding="utf-8")
-    except OSError as e:
-        raise InputError(f"cannot read {path}: {e.strerror}") from None
-    with f:
+    with open_input(path) as f:
         for n, line in enumerate(f, 1):
             words = line.split()
             if not words:

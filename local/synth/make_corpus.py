@@ -32,7 +32,7 @@ import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 
 from local.synth import channel, text, voices  # noqa: E402
-from steps_py.common import InputError, atomic_open, atomic_path, get_logger, progress, run_main, write_lines  # noqa
+from steps_py.common import InputError, atomic_open, atomic_path, get_logger, open_input, progress, run_main, write_lines  # noqa
 from steps_py.datadir import validate_data_dir, write_data_dir  # noqa: E402
 
 log = get_logger("make_corpus")
@@ -95,11 +95,7 @@ def read_conf(path, size):
     if size not in SIZES:
         raise InputError(f"--size must be one of {', '.join(SIZES)}")
     raw, sized = {}, {}
-    try:
-        f = open(path, encoding="utf-8")
-    except OSError as e:
-        raise InputError(f"cannot read {path}: {e.strerror}") from None
-    with f:
+    with open_input(path) as f:
         for n, line in enumerate(f, 1):
             try:
                 parts = shlex.split(line, comments=True)
