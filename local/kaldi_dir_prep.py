@@ -28,8 +28,10 @@ import sys
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, ROOT)
 
-from steps_py.common import InputError, get_logger, run_main, write_lines  # noqa: E402
-from steps_py.datadir import c_sorted, fix_data_dir, read_map, validate_data_dir, write_map  # noqa: E402
+from steps_py.common import InputError, get_logger, run_main, str2bool, write_lines  # noqa: E402
+from steps_py.datadir import (c_sorted, fix_data_dir, read_map, read_map_lenient, validate_data_dir,  # noqa: E402
+                              write_map)
+from steps_py.lexicon import map_oovs_to_unk  # noqa: E402
 
 log = get_logger("kaldi_dir_prep")
 
@@ -38,46 +40,13 @@ NOT_COPIED = ["feats.scp", "cmvn.scp", "utt2num_frames"]
 MAX_NAMED = 20  # skips named one by one in the log, per set and reason; the rest are counted
 
 
-def str2bool(s):
-    if s.lower() in ("true", "1", "yes"):
-        return True
-    if s.lower() in ("false", "0", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {s!r}")
-
-
 def map_oov_words(text, vocab, unk_word="<UNK>"):
-    """Replaces words not in vocab by unk_word.
+    """Replaces words not in vocab by unk_word (lexicon.map_oovs_to_unk on a {utt: transcript} dict).
 
     text: {utt: "w1 w2 ..."}; vocab: set of words. Returns ({utt: mapped transcript}, Counter of replaced words).
     """
-    mapped, oovs = {}, collections.Counter()
-    for utt, words in text.items():
-        out = []
-        for w in words.split():
-            if w in vocab:
-                out.append(w)
-            else:
-                oovs[w] += 1
-                out.append(unk_word)
-        mapped[utt] = " ".join(out)
-    return mapped, oovs
-
-
-def read_table_lenient(path):
-    """{key: rest of line} of a Kaldi table; blank lines and repeated keys are skipped with a warning each."""
-    table = {}
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            key, _, value = line.strip().partition(" ")
-            if not key:
-                log.warning(f"{path}:{n}: skipping an empty line")
-                continue
-            if key in table:
-                log.warning(f"{path}:{n}: skipping repeated key {key}")
-                continue
-            table[key] = value.strip()
-    return table
+    rows, replaced = map_oovs_to_unk([(utt, words.split()) for utt, words in text.items()], vocab, unk_word)
+    return {utt: " ".join(words) for utt, words in rows}, collections.Counter(replaced)
 
 
 def log_missing(name, what, utts):
@@ -107,27 +76,27 @@ def copy_data_dir(src, dst, name, upper_case=True):
     if skipped:
         log.info(f"{name}: not copied from {src}: {' '.join(skipped)} (features are computed again at stage 1)")
 
-    text = read_table_lenient(os.path.join(tmp, "text"))
+    text = read_map_lenient(os.path.join(tmp, "text"))
     if upper_case:
         text = {u: t.upper() for u, t in text.items()}
     write_map(os.path.join(tmp, "text"), text)
     if not os.path.isfile(os.path.join(tmp, "utt2spk")):
         if os.path.isfile(os.path.join(tmp, "spk2utt")):
-            utt2spk = {u: s for s, us in read_table_lenient(os.path.join(tmp, "spk2utt")).items() for u in us.split()}
+            utt2spk = {u: s for s, us in read_map_lenient(os.path.join(tmp, "spk2utt")).items() for u in us.split()}
             log.info(f"{name}: utt2spk made from spk2utt")
         else:
             utt2spk = {u: u for u in text}
             log.warning(f"{name}: {src} has no utt2spk or spk2utt: each utterance is its own speaker "
                         f"(per-speaker CMVN becomes per-utterance)")
         write_map(os.path.join(tmp, "utt2spk"), utt2spk)
-    utt2spk = read_table_lenient(os.path.join(tmp, "utt2spk"))
+    utt2spk = read_map_lenient(os.path.join(tmp, "utt2spk"))
 
     # name what fix_data_dir is going to drop
     segments_path = os.path.join(tmp, "segments")
-    wav = read_table_lenient(os.path.join(tmp, "wav.scp"))
+    wav = read_map_lenient(os.path.join(tmp, "wav.scp"))
     log_missing(name, "no entry in text", c_sorted(u for u in utt2spk if u not in text))
     if os.path.isfile(segments_path):
-        segments = read_table_lenient(segments_path)
+        segments = read_map_lenient(segments_path)
         log_missing(name, "no entry in segments", c_sorted(u for u in utt2spk if u not in segments))
         bad_rec = c_sorted(u for u, v in segments.items() if u in utt2spk and v.split()[:1] and
                            v.split()[0] not in wav)

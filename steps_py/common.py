@@ -1,4 +1,5 @@
 """Small helpers shared by every step: Kaldi-style logging, atomic writes, progress, reading text tables."""
+import argparse
 import contextlib
 import logging
 import os
@@ -74,6 +75,15 @@ def progress(iterable=None, **kwargs):
     """A progress bar on stderr when it is a terminal or KALDI_PY_PROGRESS=1; otherwise a plain iterator."""
     show = os.environ.get("KALDI_PY_PROGRESS", "1" if sys.stderr.isatty() else "0") == "1"
     return tqdm(iterable, disable=not show, file=sys.stderr, mininterval=1.0, **kwargs)
+
+
+def str2bool(s):
+    """Kaldi-style boolean option value (true/false, also 1/0, yes/no), for argparse ``type=``."""
+    if s.lower() in ("true", "1", "yes"):
+        return True
+    if s.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {s!r}")
 
 
 def open_input(path):

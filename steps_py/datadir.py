@@ -41,6 +41,22 @@ def read_map(path, allow_empty_value=False):
     return out
 
 
+def read_map_lenient(path):
+    """{key: rest of line} like read_map, but blank lines and repeated keys are skipped with a warning each."""
+    table = {}
+    with open_input(path) as f:
+        for n, line in enumerate(f, 1):
+            key, _, value = line.strip().partition(" ")
+            if not key:
+                log.warning(f"{path}:{n}: skipping an empty line")
+                continue
+            if key in table:
+                log.warning(f"{path}:{n}: skipping repeated key {key}")
+                continue
+            table[key] = value.strip()
+    return table
+
+
 def write_map(path, mapping):
     """Writes ``key value`` lines sorted by key (C order), atomically."""
     with atomic_open(path) as f:
@@ -169,18 +185,7 @@ def fix_data_dir(d):
     for name in present:
         path = os.path.join(d, name)
         shutil.copy(path, os.path.join(backup, name))
-        table = {}
-        with open(path, encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                key, _, value = line.strip().partition(" ")
-                if not key:
-                    log.warning(f"{path}:{n}: skipping an empty line")
-                    continue
-                if key in table:
-                    log.warning(f"{path}:{n}: skipping repeated key {key}")
-                    continue
-                table[key] = value.strip()
-        tables[name] = table
+        tables[name] = read_map_lenient(path)
     utt_tables = [n for n in present if n in UTT_FILES and not (n == "wav.scp" and "segments" in present)]
     keep = set(tables["utt2spk"])
     for name in utt_tables:

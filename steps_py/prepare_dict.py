@@ -16,21 +16,12 @@ e.g.: python -m steps_py.prepare_dict --keep-stress false data/local/dict data/l
 import argparse
 import os
 
-from steps_py.common import InputError, get_logger, run_main, write_lines
+from steps_py.common import InputError, get_logger, run_main, str2bool, write_lines
 from steps_py.lexicon import (OPTIONAL_SILENCE, SILENCE_PHONES, SPECIAL_ENTRIES, build_lexicon, count_words,
                               extra_questions, load_cmudict, nonsilence_phone_sets, read_lexicon, split_stress,
                               strip_stress)
 
 log = get_logger("prepare_dict")
-
-
-def str2bool(s):
-    """Kaldi-style boolean option value: true/false."""
-    if s.lower() in ("true", "1", "yes"):
-        return True
-    if s.lower() in ("false", "0", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {s!r}")
 
 
 def read_word_counts(sources, has_ids, upper_case):

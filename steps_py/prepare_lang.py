@@ -17,12 +17,11 @@ import tempfile
 
 import kaldifst
 
-from steps_py.common import InputError, get_logger, run_main, write_lines
+from steps_py.common import InputError, get_logger, run_main, str2bool, write_lines
 from steps_py.datadir import c_sorted
 from steps_py.lang_fst import (add_lex_disambig, add_word_positions, apply_phone_map, gen_topo, lexicon_fst_text,
                                phone_map, word_boundary)
 from steps_py.lexicon import read_lexicon
-from steps_py.prepare_dict import str2bool
 
 log = get_logger("prepare_lang")
 
