@@ -117,3 +117,31 @@ def write_lines(path, lines):
     with atomic_open(path) as f:
         for line in lines:
             f.write(line + "\n")
+
+
+def read_shell_conf(path, defaults=None):
+    """Reads a shell-variable conf file (``name=value  # comment``, as conf/gmm.conf or conf/nnet/*.conf) -> dict.
+
+    Values keep their text (quotes removed); ``defaults`` (dict) supplies missing names and, when given, the
+    allowed names: an unknown name is an InputError naming the file and line (a typo must not pass silently).
+    """
+    import shlex
+    out = dict(defaults or {})
+    try:
+        lines = open(path, encoding="utf-8").read().splitlines()
+    except OSError as e:
+        raise InputError(f"cannot read {path}: {e.strerror}") from None
+    for n, line in enumerate(lines, 1):
+        try:
+            words = shlex.split(line, comments=True)
+        except ValueError as e:
+            raise InputError(f"{path}:{n}: {e}: {line!r}") from None
+        if not words:
+            continue
+        name, eq, value = words[0].partition("=")
+        if len(words) != 1 or not eq or not name.isidentifier():
+            raise InputError(f"{path}:{n}: expected name=value, got {line!r}")
+        if defaults is not None and name not in defaults:
+            raise InputError(f"{path}:{n}: unknown setting {name!r} (known: {', '.join(sorted(defaults))})")
+        out[name] = value
+    return out
