@@ -11,6 +11,12 @@ log-likelihoods of their utterances in length-sorted batches (one forward per ba
 then decode them with steps_py.decoding (kaldi-decoder) and are scored and summarised exactly like the GMM decodes
 (<decode-dir>/wer_<LMWT>_<WIP>, best_wer). --write-loglikes also writes <decode-dir>/loglikes.JOB.{ark,scp}: Kaldi
 float matrices [T, num_pdfs] that Kaldi's latgen-faster-mapped decodes (with the same final.mdl and HCLG.fst).
+
+Memory extraction at decode time: --extract-dir DIR --extract-utts N [--extract-ali-dir exp/tri2b_ali_<set>]
+keeps, for the first N utterances of the data dir (sorted ids), every layer's cells, gates and outputs from the
+same forward pass that feeds the decoder, with the frame-level phone alignment (phone_ali.*.gz of the alignment
+dir), the reference words and the input features, in the format of steps_py.memory_data (each job writes a part,
+merged into DIR at the end).
 """
 import argparse
 import dataclasses
@@ -165,35 +171,137 @@ def load_acoustic_model(model_dir, iter_name="final", num_threads=None):
 
 # ----------------------------------------------------------------------------------------------- decoding jobs
 
-def loglike_batches(bundle, data_dir, batch_utts=16):
-    """Yields (utt, loglikes [T, P]) for every utterance of data_dir, computed ``batch_utts`` at a time."""
+def loglike_batches(bundle, data_dir, batch_utts=16, extract=None):
+    """Yields (utt, loglikes [T, P]) for every utterance of data_dir, computed ``batch_utts`` at a time.
+
+    extract: None, or an Extractor; its utterances are computed with the model's internals, which go to its
+    writer (the same forward pass: the decoder gets the same log-likelihoods)."""
+    def flush(pending):
+        utts = [u for u, _ in pending]
+        feats = [f for _, f in pending]
+        if extract is not None and any(u in extract.utts for u in utts):
+            out = forward_utterances(bundle.model, feats, bundle.label_delay, return_internals=True)
+            for u, f, (_, layers) in zip(utts, feats, out):
+                if u in extract.utts:
+                    extract.add(u, layers, f)
+            loglikes = [(logp - bundle.log_priors).astype(np.float32) for logp, _ in out]
+        else:
+            loglikes = bundle.loglikes_batch(feats)
+        return zip(utts, loglikes)
+
     pending = []
     for utt, feats in bundle.iter_features(data_dir):
         pending.append((utt, feats))
         if len(pending) == batch_utts:
-            yield from zip([u for u, _ in pending], bundle.loglikes_batch([f for _, f in pending]))
+            yield from flush(pending)
             pending = []
     if pending:
-        yield from zip([u for u, _ in pending], bundle.loglikes_batch([f for _, f in pending]))
+        yield from flush(pending)
+
+
+class Extractor:
+    """Collects the internals of chosen utterances into a steps_py.memory_data extraction (one job's part)."""
+
+    def __init__(self, bundle, out_dir, utts, data_dir, ali_dir=None, dtype="float16"):
+        from steps_py import memory_data
+        self.utts = set(utts)
+        text = read_map(os.path.join(data_dir, "text")) if os.path.exists(os.path.join(data_dir, "text")) else {}
+        self.words = {u: text.get(u, "").split() for u in self.utts}
+        self.phone_ali, phones = {}, None
+        if ali_dir:
+            self.phone_ali = memory_data.read_phone_alignments(ali_dir)
+            phones = os.path.join(ali_dir, "phones.txt")
+            if not os.path.exists(phones):
+                raise InputError(f"no such file {phones} (the phone table of {ali_dir}/phone_ali.*.gz)")
+        cfg = bundle.cfg
+        self.num_missing = 0
+        self.writer = memory_data.ExtractionWriter(
+            out_dir, cfg.cell, cfg.num_layers, cfg.cell_dim, memory_data.CELL_QUANTITIES[cfg.cell], dtype=dtype,
+            meta={"model_dir": os.path.abspath(bundle.model_dir), "data_dir": os.path.abspath(data_dir),
+                  "ali_dir": os.path.abspath(ali_dir) if ali_dir else None, "label_delay": cfg.label_delay},
+            phones=phones)
+
+    def add(self, utt, layers, feats):
+        ali = self.phone_ali.get(utt)
+        if ali is not None and abs(len(ali) - len(feats)) <= 2:
+            ali = np.concatenate([ali, np.full(max(0, len(feats) - len(ali)), -1, np.int32)])[:len(feats)]
+        elif self.phone_ali:
+            self.num_missing += 1
+            log.warning(f"{utt}: no phone alignment of matching length; extracted without phones")
+            ali = None
+        self.writer.add(utt, layers, ali, self.words.get(utt), feats)
+
+    def close(self):
+        self.writer.close()
+        if self.num_missing:
+            log.warning(f"{self.num_missing} extracted utterances have no phone alignment")
+
+
+def extract_utts(data_dir, num_utts):
+    """The utterances to extract: the first ``num_utts`` ids of data_dir (C-sorted, as the data dir)."""
+    return list(read_map(os.path.join(data_dir, "feats.scp")))[:num_utts]
+
+
+def merge_extractions(parts, out_dir):
+    """Concatenates the job parts (extraction dirs) into one extraction at out_dir, utterances in part order."""
+    from steps_py import memory_data
+    loaded = [memory_data.Extraction.load(p) for p in parts]
+    loaded = [e for e in loaded if e.utts]
+    if not loaded:
+        raise InputError(f"no utterance was extracted into {', '.join(parts)}")
+    first = loaded[0]
+    with memory_data.ExtractionWriter(out_dir, first.cell, first.num_layers, first.cell_dim, first.quantities,
+                                      dtype=first.dtype, meta=first.meta, phones=_phone_table(first)) as w:
+        for e in loaded:
+            layers = [e.layer(k) for k in range(1, e.num_layers + 1)]
+            for utt in e.utts:
+                sl = e.utt_slice(utt)
+                ids = e.kaldi_phone_ids[sl]
+                w.add(utt, [{q: a[sl] for q, a in layer.items()} for layer in layers],
+                      None if (ids < 0).all() else ids, e.words(utt), e.feats[sl])
+    return out_dir
+
+
+def _phone_table(ext):
+    ali_dir = ext.meta.get("ali_dir")
+    return os.path.join(ali_dir, "phones.txt") if ali_dir else None
+
+
+def extract_part_dir(decode_dir, job):
+    return os.path.join(decode_dir, "extract", f"part.{job}")
 
 
 def run_one_job(graph_dir, data_dir, nnet_dir, decode_dir, job, opts, iter_name="final", write_loglikes=False,
-                num_threads=1):
+                num_threads=1, extract=None):
+    """One decoding job; ``extract``: None or dict(utts=[...], ali_dir=..., dtype=...) (see Extractor)."""
     done = os.path.join(gmm_decode.job_dir(decode_dir, job), "done")
     inputs = [os.path.join(graph_dir, "HCLG.fst"), os.path.join(nnet_dir, f"{iter_name}.pt"),
               os.path.join(data_dir, "feats.scp")]
+    part = extract_part_dir(decode_dir, job)
     if os.path.exists(done) and all(os.path.getmtime(p) < os.path.getmtime(done) for p in inputs) and \
             all(os.path.exists(os.path.join(gmm_decode.job_dir(decode_dir, job), f"{lmwt}_{wip}.tra"))
                 for lmwt, wip in opts.pairs()) and \
-            (not write_loglikes or os.path.exists(os.path.join(decode_dir, f"loglikes.{job}.scp"))):
+            (not write_loglikes or os.path.exists(os.path.join(decode_dir, f"loglikes.{job}.scp"))) and \
+            (not extract or os.path.exists(os.path.join(part, "index.json"))):
         log.info(f"job {job} already done ({done}); skipping")
         return
     bundle = load_acoustic_model(nnet_dir, iter_name, num_threads=num_threads)
     graph = gmm_decode.load_graph(graph_dir, bundle.trans_model)
-    utt_loglikes = loglike_batches(bundle, data_dir)
+    extractor = None
+    if extract:
+        extractor = Extractor(bundle, part, extract["utts"], data_dir, extract.get("ali_dir"),
+                              extract.get("dtype", "float16"))
+    utt_loglikes = loglike_batches(bundle, data_dir, extract=extractor)
     if write_loglikes:
         utt_loglikes = _tee_to_ark(utt_loglikes, os.path.join(decode_dir, f"loglikes.{job}"))
-    gmm_decode.decode_job(graph, utt_loglikes, opts, decode_dir, job)
+    try:
+        gmm_decode.decode_job(graph, utt_loglikes, opts, decode_dir, job)
+    except BaseException:
+        if extractor:
+            extractor.writer.abort()
+        raise
+    if extractor:
+        extractor.close()
 
 
 def _tee_to_ark(items, stem):
@@ -211,7 +319,8 @@ def _tee_to_ark(items, stem):
 
 
 def decode(graph_dir, data_dir, nnet_dir, decode_dir, opts, nj=1, cmd="run.py", config=None, iter_name="final",
-           write_loglikes=False, filter_words=None, num_threads=1):
+           write_loglikes=False, filter_words=None, num_threads=1, extract_dir=None, extract_num_utts=500,
+           extract_ali_dir=None, extract_dtype="float16"):
     """steps/nnet3/decode.sh: split, parallel jobs, merge, score; returns the best %WER line."""
     from steps_py.split_data import split_data
     for f in [os.path.join(graph_dir, "HCLG.fst"), os.path.join(graph_dir, "words.txt"),
@@ -226,12 +335,21 @@ def decode(graph_dir, data_dir, nnet_dir, decode_dir, opts, nj=1, cmd="run.py", 
     argv = [sys.executable, "-m", "steps_py.decode_nnet", "--job", "JOB", "--iter", iter_name,
             "--num-threads", str(num_threads)] + (["--config", config] if config else []) + \
         gmm_decode.options_to_args(opts) + (["--write-loglikes"] if write_loglikes else []) + \
+        (["--extract-dir", extract_dir, "--extract-utts", str(extract_num_utts), "--extract-dtype", extract_dtype,
+          "--extract-from", data_dir] + (["--extract-ali-dir", extract_ali_dir] if extract_ali_dir else [])
+         if extract_dir else []) + \
         [graph_dir, sub_data, nnet_dir, decode_dir]
     t0 = time.time()
     gmm_decode.run_jobs(cmd, nj, os.path.join(decode_dir, "log", "decode.JOB.log"), argv)
     log.info(f"decoded {data_dir} with {nj} jobs in {time.time() - t0:.1f} s")
     with open(os.path.join(decode_dir, "num_jobs"), "w") as f:
         f.write(f"{nj}\n")
+    if extract_dir:
+        parts = [extract_part_dir(decode_dir, j) for j in range(1, nj + 1)]
+        newest = max(os.path.getmtime(os.path.join(p, "index.json")) for p in parts)
+        index = os.path.join(extract_dir, "index.json")
+        if not os.path.exists(index) or os.path.getmtime(index) < newest:
+            merge_extractions(parts, extract_dir)
     return gmm_decode.merge_and_score(data_dir, graph_dir, decode_dir, nj, opts, filter_words)
 
 
@@ -245,6 +363,14 @@ def main():
     p.add_argument("--write-loglikes", action="store_true",
                    help="also write loglikes.JOB.{ark,scp} (Kaldi matrices for latgen-faster-mapped)")
     p.add_argument("--filter-words", default=None, help="comma-separated words removed before scoring")
+    p.add_argument("--extract-dir", help="memory extraction: write the internals of the first --extract-utts "
+                   "utterances here (steps_py.memory_data format)")
+    p.add_argument("--extract-utts", type=int, default=500, help="utterances to extract (default: 500)")
+    p.add_argument("--extract-ali-dir", help="alignment dir with phone_ali.*.gz and phones.txt of this data dir "
+                   "(e.g. exp/tri2b_ali_dev): the phone labels of the extracted frames")
+    p.add_argument("--extract-dtype", default="float16", choices=["float16", "float32"],
+                   help="storage type of the extracted values (default: float16)")
+    p.add_argument("--extract-from", help=argparse.SUPPRESS)   # the unsplit data dir (chooses the utterances)
     p.add_argument("--job", help=argparse.SUPPRESS)
     gmm_decode.add_decode_options(p)
     p.add_argument("graph_dir")
@@ -257,13 +383,18 @@ def main():
     a = p.parse_args((gmm_decode.read_config(config) if config else []) + argv)
     opts = gmm_decode.decode_options(a)
     if a.job is not None:
+        extract = None
+        if a.extract_dir:
+            extract = {"utts": extract_utts(a.extract_from or a.data_dir, a.extract_utts),
+                       "ali_dir": a.extract_ali_dir, "dtype": a.extract_dtype}
         run_one_job(a.graph_dir, a.data_dir, a.nnet_dir, a.decode_dir, a.job, opts, a.iter, a.write_loglikes,
-                    a.num_threads)
+                    a.num_threads, extract)
         return
     from steps_py.score import parse_word_list
     filter_words = None if a.filter_words is None else parse_word_list(a.filter_words)
     best = decode(a.graph_dir, a.data_dir, a.nnet_dir, a.decode_dir, opts, a.nj, a.cmd, config, a.iter,
-                  a.write_loglikes, filter_words, a.num_threads)
+                  a.write_loglikes, filter_words, a.num_threads, a.extract_dir, a.extract_utts, a.extract_ali_dir,
+                  a.extract_dtype)
     if best:
         print(best)
 
