@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Usage: tools/install.sh [--no-apt]
 # Installs what the recipes need, skipping what is already there:
-#  - Debian packages: espeak-ng, flite, festival (+ kal diphone and slt HTS voices), sox, fortunes (text source);
+#  - Debian packages: espeak-ng, flite, festival (+ kal diphone and slt HTS voices), sox, fortunes (text source),
+#    chromium + a font (headless browser for tests/test_memvis_report.py);
 #  - a virtualenv in tools/venv with torch (CPU build, installed first and pinned) and tools/requirements.txt.
 # Idempotent: a second run with everything present takes a second or two.
 set -euo pipefail
@@ -14,6 +15,7 @@ log() { echo "$(date '+%F %T') install.sh: $*" >&2; }
 
 if $apt; then
   debs="espeak-ng flite festival festvox-kallpc16k festvox-us-slt-hts sox fortunes fortunes-min"
+  debs="$debs chromium fonts-dejavu-core"
   missing=""
   for p in $debs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
