@@ -329,25 +329,3 @@ def test_extraction_of_real_features_and_alignments(tmp_path, tiny_recipe, mono_
     assert ext.phone_names[0] in ("NSN", "SIL", "SPN") and ext.is_silence.sum() >= 1
     assert 0.02 < ext.silence_frames.mean() < 0.7  # leading/trailing silence in every utterance
     assert ext.meta["internals"] in ("random-init AcousticModel", "synthetic")
-
-
-def test_extract_skips_utterances_without_alignment(tmp_path):
-    from steps_py.memvis_extract import extract, select_utts
-    rng = np.random.default_rng(0)
-    table = md.fake_phone_table()
-    feats = {f"u{i}": rng.normal(size=(20 + i, 40)).astype(np.float32) for i in range(4)}
-    alis = {u: md.fake_phone_alignment(len(f), table, rng) for u, f in feats.items() if u != "u2"}
-    alis["u3"] = alis["u3"][:-1]  # one frame short
-
-    def internals_fn(f):
-        return [{"h": np.tanh(f[:, :8] * k), "z": np.zeros((len(f), 8))} for k in (1, 2)]
-    out = str(tmp_path / "ext")
-    written, skipped = extract(internals_fn, "gru", 2, 8, iter(feats.items()), alis, {"u0": "A B"},
-                               {"out_dir": out, "quantities": ["h"], "dtype": "float16", "meta": {"model_dir": "m"},
-                                "phones": table})
-    assert (written, skipped) == (2, 2)
-    ext = md.Extraction.load(out)
-    assert ext.utts == ["u0", "u1"] and ext.words("u0") == ["A", "B"] and ext.quantities == ["h"]
-    np.testing.assert_allclose(ext.layer(2)["h"][ext.utt_slice("u1")], np.tanh(feats["u1"][:, :8] * 2), atol=1e-3)
-    assert select_utts(["c", "a", "b"], 2) == ["a", "b"]
-    assert select_utts(list("abcdefgh"), 3, random=True, seed=1) == select_utts(list("hgfedcba"), 3, True, 1)
