@@ -114,7 +114,9 @@ def make_optimizer(model, tc, num_jobs):
                    alpha=tc["nsgd_alpha"])
         return opt, num_jobs
     if tc["optimizer"] == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=tc["initial_lr"], momentum=tc["momentum"]), num_jobs
+        # dampening = momentum: the change is scaled by 1 - momentum as in Kaldi (and NSGD), so lr means the same
+        return torch.optim.SGD(model.parameters(), lr=tc["initial_lr"], momentum=tc["momentum"],
+                               dampening=tc["momentum"]), num_jobs
     return torch.optim.Adam(model.parameters(), lr=tc["initial_lr"] * tc["adam_lr_scale"]), tc["adam_lr_scale"]
 
 
