@@ -37,8 +37,8 @@ log = get_logger("train_nnet")
 
 TRAIN_DEFAULTS = {
     "num_epochs": "4.0", "num_jobs": "1", "num_threads": "0", "frames_per_iter": "200000", "minibatch_size": "64",
-    "chunk_width": "40", "chunk_left_context": "20", "optimizer": "nsgd", "initial_lr": "0.5",
-    "final_lr": "0.05", "momentum": "0.0", "max_change": "2.0", "adam_lr_scale": "0.004",
+    "chunk_width": "40", "chunk_left_context": "20", "optimizer": "nsgd", "initial_lr": "8.0",
+    "final_lr": "0.8", "momentum": "0.0", "max_change": "2.0", "adam_lr_scale": "0.00025",
     "num_valid_utts": "100", "seed": "1", "nsgd_rank_in": "20", "nsgd_rank_out": "80",
     "nsgd_update_period": "4", "nsgd_num_samples_history": "2000", "nsgd_alpha": "4.0", "keep_checkpoints": "2",
 }
@@ -247,9 +247,9 @@ def train_rank(rank, world, args, cfg, tc, shards, valid_utts, num_pdfs, input_d
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1),
                                    ignore_index=nnet_egs.IGNORE)
             if not torch.isfinite(loss):
+                last = f"{checkpoint_path(args.exp_dir, it)} is the last good model" if it else "no model saved"
                 raise InputError(f"training diverged at iteration {it + 1} (loss {loss.item()}); lower initial_lr "
-                                 f"in the train conf or raise max_change ({checkpoint_path(args.exp_dir, it)} is the "
-                                 f"last good model)")
+                                 f"or max_change in the train conf ({last})")
             opt.zero_grad()
             loss.backward()
             if tc["optimizer"] != "nsgd":

@@ -6,6 +6,8 @@
   mono         a short monophone run on tiny_recipe's data/train              -> <s5>/exp/short/mono
   mono_ali     its alignments of data/train                                   -> <s5>/exp/short/mono_ali
   tri1         a small deltas triphone system from mono_ali                   -> <s5>/exp/short/tri1
+  tiny_gmm     ./run.sh stages 2-4 in tiny_recipe's dir: exp/{mono,tri1,tri2b}, exp/tri2b_ali_{train,dev,eval}
+  tiny_nnet    ./run.sh stages 5-7 there (default grid, tests/data/train_tiny.conf): exp/nnet/{lstm_2l,gru_2l}
 
 The short GMM systems of the tests live in <s5>/exp/short/, apart from what ./run.sh stages 2-4 write into
 <s5>/exp/{mono,tri1,tri2b,...} when a test runs them in the same recipe dir.
@@ -38,6 +40,15 @@ def run_recipe(s5, *args):
     out = r.stdout + r.stderr
     assert r.returncode == 0, f"run.sh {' '.join(args)} failed:\n{out[-6000:]}"
     return out, time.time() - t
+
+
+def run_stages(s5, first, last, *extra):
+    """./run.sh with the tiny options from stage ``first`` to ``last``; the output goes to <s5>/stage<first>-<last>.log.
+    Returns s5."""
+    out, seconds = run_recipe(s5, *TINY_OPTS, "--stage", str(first), "--stop-stage", str(last), *extra)
+    with open(os.path.join(s5, f"stage{first}-{last}.log"), "w") as f:
+        f.write(out + f"\n# {seconds:.1f} s\n")
+    return s5
 
 
 def run_step(argv, cwd):
@@ -124,3 +135,19 @@ def tri1(tiny_recipe, mono_ali):
                     "4", "150", "600", "data/train", "data/lang", "exp/short/mono_ali", "exp/short/tri1"],
                    tiny_recipe)
     return os.path.join(tiny_recipe, "exp", "short", "tri1"), log
+
+
+@pytest.fixture(scope="session")
+def tiny_gmm(tiny_recipe):
+    """./run.sh stages 2-4 (mono, tri1, tri2b with graphs, decodes and tri2b alignments) in tiny_recipe's dir."""
+    return run_stages(tiny_recipe, 2, 4)
+
+
+TINY_TRAIN_CONF = os.path.join(ROOT, "tests", "data", "train_tiny.conf")
+
+
+@pytest.fixture(scope="session")
+def tiny_nnet(tiny_gmm):
+    """./run.sh stages 5-7 (LSTM and GRU of the default grid, decodes, tables) in the tiny recipe dir, with the
+    short training schedule of tests/data/train_tiny.conf."""
+    return run_stages(tiny_gmm, 5, 7, "--train-conf", TINY_TRAIN_CONF)

@@ -9,13 +9,17 @@
 #   stage 1: 13-dim MFCC (GMMs) in data/<set>, 40-dim Fbank (RNNs) in data/<set>_fbank, per-speaker CMVN
 #   stage 2-4: mono, tri1, tri2b (LDA+MLLT) on data/train (conf/gmm.conf), decoded on dev/test (RESULTS);
 #            tri2b alignments of every set for the RNN stages
+#   stage 5-7: RNN acoustic models of conf/nnet/grid_<grid>.txt on the tri2b targets, hybrid decoding of dev/test
+#            (RESULTS), comparison tables; stage 8-9: memory extraction and analyses on dev (else test), reports
 set -euo pipefail
 
 stage=0
 stop_stage=100
 nj=4
+grid=default            # conf/nnet/grid_<grid>.txt: default (2-layer LSTM and GRU) or paper
+train_conf=conf/nnet/train.conf
 
-help_message=$(sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//')
+help_message=$(sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//')
 
 log() {
   local fname=${BASH_SOURCE[1]##*/}
@@ -62,8 +66,6 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   utils/feature_stage.sh --nj $nj $sets
 fi
 
-# Stages 2-4 (GMM systems: mono, tri1, tri2b and the alignments for the RNNs) go here.
-
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
   log "Stage 2: monophone system"
   utils/gmm_stage.sh --nj $nj mono train "${sets#train}"
@@ -78,6 +80,35 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   log "Stage 4: tri2b (LDA + MLLT); alignments of train and test sets"
   utils/gmm_stage.sh --nj $nj tri2b train "${sets#train}"
   cat RESULTS
+fi
+
+test_sets="${sets#train}"
+memvis_set=$(echo $test_sets | awk '{print $1}')
+nnet_opts="--nj $nj --grid $grid"
+if [ -n "$memvis_set" ]; then nnet_opts="$nnet_opts --memvis-set $memvis_set"; fi
+if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
+  log "Stage 5: RNN acoustic models (grid $grid)"
+  utils/nnet_stage.sh $nnet_opts --train-conf $train_conf train train "$test_sets"
+fi
+
+if [ $stage -le 6 ] && [ $stop_stage -ge 6 ] && [ -n "$test_sets" ]; then
+  log "Stage 6: hybrid decoding of$test_sets"
+  utils/nnet_stage.sh $nnet_opts decode train "$test_sets"
+fi
+
+if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
+  log "Stage 7: comparison tables"
+  utils/nnet_stage.sh $nnet_opts compare train "$test_sets"
+fi
+
+if [ $stage -le 8 ] && [ $stop_stage -ge 8 ] && [ -n "$memvis_set" ]; then
+  log "Stage 8: memory extraction and analyses ($memvis_set)"
+  utils/memvis_stage.sh --nj $nj --grid $grid --memvis-set $memvis_set analyse
+fi
+
+if [ $stage -le 9 ] && [ $stop_stage -ge 9 ] && [ -n "$memvis_set" ]; then
+  log "Stage 9: HTML reports"
+  utils/memvis_stage.sh --nj $nj --grid $grid --memvis-set $memvis_set report
 fi
 
 log "Done (stages $stage to $stop_stage)."

@@ -3,11 +3,18 @@
 # The corpus is generated at stage 0 with TTS voices (espeak-ng, flite, festival), deterministic from --seed.
 #
 # Usage: ./run.sh [--stage N] [--stop-stage M] [--nj N] [--corpus-size tiny|small|full] [--seed S]
+#                 [--grid default|paper] [--train-conf conf/nnet/train.conf]
 #   stage 0: install what is missing; corpus -> data/{train,dev,eval}; dict, lang, 3-gram LMs (tg, tgpr)
 #   stage 1: 13-dim MFCC (GMMs) in data/<set>, 40-dim Fbank (RNNs) in data/<set>_fbank, per-speaker CMVN
 #   stage 2: mono (train, graph, decode dev/eval, align train)         -> exp/mono, exp/mono_ali
 #   stage 3: tri1, MFCC + deltas                                        -> exp/tri1, exp/tri1_ali
 #   stage 4: tri2b, LDA + MLLT; alignments of train, dev and eval       -> exp/tri2b, exp/tri2b_ali_{train,dev,eval}
+#   stage 5: RNN acoustic models of conf/nnet/grid_<grid>.txt (NSGD, CE on tri2b targets) -> exp/nnet/<model>
+#   stage 6: hybrid decoding of dev and eval with the tri2b graph       -> exp/nnet/<model>/decode_tgpr_<set>
+#   stage 7: comparison tables (WER, CE, parameters; the paper's Tables 1-3) -> exp/nnet/compare_wer.txt
+#   stage 8: memory of each model on dev (extracted while decoding): the analyses (conf/memvis.conf),
+#            models side by side, the paper's claims  -> exp/nnet/<model>/memvis_dev, exp/nnet/memvis_dev
+#   stage 9: an HTML report per model to open in a browser -> exp/nnet/<model>/memvis_dev/report.html
 #   WER lines of every decode go to RESULTS.
 set -euo pipefail
 
@@ -18,8 +25,11 @@ corpus_size=small       # tiny (tests, < 2 min), small (~2 h of training audio),
 seed=1
 lm_vocab_size=5000      # closed LM vocabulary: top words of the LM text + all prompt words (0: no limit)
 corpus_dir=corpus       # where the generated audio goes (large: point it at a big disk if needed)
+grid=default            # acoustic models of stages 5-7: conf/nnet/grid_default.txt (2-layer LSTM and GRU) or
+                        # grid_paper.txt (Tables 1-3 of Tang et al. 2017 and the RNN/DNN baselines)
+train_conf=conf/nnet/train.conf   # training schedule and optimizer of the acoustic models
 
-help_message=$(sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//')
+help_message=$(sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//')
 . ./utils/parse_options.sh
 [ $# -eq 0 ] || { echo "$help_message" >&2; exit 1; }
 
@@ -78,6 +88,31 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   log "Stage 4: tri2b (LDA + MLLT); alignments of train, dev and eval"
   utils/gmm_stage.sh --nj $nj tri2b train "$test_sets"
   cat RESULTS
+fi
+
+if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
+  log "Stage 5: RNN acoustic models (grid $grid)"
+  utils/nnet_stage.sh --nj $nj --grid $grid --train-conf $train_conf train train "$test_sets"
+fi
+
+if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
+  log "Stage 6: hybrid decoding of $test_sets"
+  utils/nnet_stage.sh --nj $nj --grid $grid decode train "$test_sets"
+fi
+
+if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
+  log "Stage 7: comparison tables"
+  utils/nnet_stage.sh --nj $nj --grid $grid compare train "$test_sets"
+fi
+
+if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
+  log "Stage 8: memory extraction and analyses"
+  utils/memvis_stage.sh --nj $nj --grid $grid analyse
+fi
+
+if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
+  log "Stage 9: HTML reports"
+  utils/memvis_stage.sh --nj $nj --grid $grid report
 fi
 
 log "Done (stages $stage to $stop_stage)."

@@ -9,6 +9,11 @@
 #            train_si84 takes its rows from train_si284
 #   stage 2-4: mono, tri1, tri2b (LDA+MLLT) on $gmm_train_set with conf/gmm_wsj.conf, decoded on $gmm_test_sets
 #            with the tgpr graph (RESULTS); tri2b alignments of train and test sets for the RNN stages
+#   stage 5: RNN acoustic models of conf/nnet/grid_<grid>.txt on $nnet_train_set with the targets of
+#            exp/${nnet_gmm}_ali_$nnet_train_set (ours, or a real Kaldi's: e.g. nnet_gmm=tri4b) -> exp/nnet/<model>
+#   stage 6: hybrid decoding of $gmm_test_sets with exp/$nnet_gmm/graph_tgpr (RESULTS)
+#   stage 7: comparison tables -> exp/nnet/compare_wer.txt
+#   stage 8: memory extraction (while decoding $memvis_set) and analyses; stage 9: HTML reports
 set -euo pipefail
 
 stage=0
@@ -16,8 +21,10 @@ stop_stage=100
 nj=4
 wsj0=/path/to/LDC93S6B
 wsj1=/path/to/LDC94S13B
+grid=default            # conf/nnet/grid_<grid>.txt: default (2-layer LSTM and GRU) or paper
+train_conf=conf/nnet/train.conf
 
-help_message=$(sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//')
+help_message=$(sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//')
 
 log() {
   local fname=${BASH_SOURCE[1]##*/}
@@ -89,6 +96,32 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   log "Stage 4: tri2b (LDA + MLLT); alignments of train and test sets"
   utils/gmm_stage.sh --nj $nj --gmm-conf conf/gmm_wsj.conf tri2b $gmm_train_set "$gmm_test_sets"
   cat RESULTS
+fi
+
+nnet_opts="--nj $nj --grid $grid --gmm $nnet_gmm --memvis-set $memvis_set"
+if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
+  log "Stage 5: RNN acoustic models on $nnet_train_set (grid $grid)"
+  utils/nnet_stage.sh $nnet_opts --train-conf $train_conf train $nnet_train_set "$gmm_test_sets"
+fi
+
+if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
+  log "Stage 6: hybrid decoding of $gmm_test_sets"
+  utils/nnet_stage.sh $nnet_opts decode $nnet_train_set "$gmm_test_sets"
+fi
+
+if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
+  log "Stage 7: comparison tables"
+  utils/nnet_stage.sh $nnet_opts compare $nnet_train_set "$gmm_test_sets"
+fi
+
+if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
+  log "Stage 8: memory extraction and analyses ($memvis_set)"
+  utils/memvis_stage.sh --nj $nj --grid $grid --gmm $nnet_gmm --memvis-set $memvis_set analyse
+fi
+
+if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
+  log "Stage 9: HTML reports"
+  utils/memvis_stage.sh --nj $nj --grid $grid --gmm $nnet_gmm --memvis-set $memvis_set report
 fi
 
 log "Done (stages $stage to $stop_stage)."

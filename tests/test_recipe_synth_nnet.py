@@ -1,0 +1,123 @@
+"""egs/synth/s5 stages 5-9 on the tiny corpus, as a user runs them: RNN training (NSGD), hybrid decoding, the
+comparison tables, memory extraction at decode time, the analyses and the HTML reports."""
+import json
+import os
+import re
+import subprocess
+
+import kaldiio
+import numpy as np
+import pytest
+import torch
+
+from conftest import ROOT, TINY_OPTS, TINY_TRAIN_CONF, run_recipe, run_stages
+from steps_py.best_wer import best_for_dir
+
+MODELS = ("lstm_2l", "gru_2l")
+
+
+@pytest.fixture(scope="module")
+def memvis_recipe(tiny_nnet):
+    return run_stages(tiny_nnet, 8, 9)
+
+
+def test_training_learns_and_writes_a_resumable_model_dir(tiny_nnet):
+    for m in MODELS:
+        d = os.path.join(tiny_nnet, "exp", "nnet", m)
+        for f in ("final.pt", "prior.vec", "final.mdl", "tree", "cmvn_opts", "nnet.conf", "train_summary.json",
+                  "log/train.log"):
+            assert os.path.exists(os.path.join(d, f)), f"{d}/{f}"
+        summary = json.load(open(os.path.join(d, "train_summary.json")))
+        hist = summary["history"]
+        assert len(hist) == summary["num_iters"] >= 3
+        # the model learns: training CE falls well below the uniform-guess CE, and so does validation CE
+        num_pdfs = kaldiio.load_mat(os.path.join(d, "prior.vec")).size
+        assert hist[-1]["train_ce"] < 0.75 * np.log(num_pdfs)
+        assert hist[-1]["valid_ce"] < hist[0]["valid_ce"]
+        assert 0.0 < hist[-1]["valid_acc"] <= 1.0
+        assert hist[0]["lr"] > hist[-1]["lr"]
+        assert os.listdir(os.path.join(d, "tensorboard"))
+        ckpt = torch.load(os.path.join(d, "final.pt"), weights_only=False)
+        assert ckpt["iter"] == summary["num_iters"] and ckpt["num_pdfs"] == num_pdfs
+
+
+def test_hybrid_decoding_gives_wer_lines(tiny_nnet):
+    results = open(os.path.join(tiny_nnet, "RESULTS")).read()
+    for m in MODELS:
+        for s in ("dev", "eval"):
+            d = f"exp/nnet/{m}/decode_tgpr_{s}"
+            line = best_for_dir(os.path.join(tiny_nnet, d))
+            wer = float(line.split()[1])
+            assert wer < 100.0, line          # the tiny models recognise some words
+            assert re.search(rf"%WER \d+\.\d\d .* {re.escape(d)}/wer_\d+_", results)
+
+
+def test_compare_table_lists_both_models(tiny_nnet):
+    text = open(os.path.join(tiny_nnet, "exp", "nnet", "compare_wer.txt")).read()
+    assert "lstm_2l" in text and "gru_2l" in text
+    assert re.search(r"# WER dev", text) and re.search(r"Table 1", text)
+
+
+def test_rerun_of_stages_5_to_7_skips_finished_work(tiny_nnet):
+    out, seconds = run_recipe(tiny_nnet, *TINY_OPTS, "--stage", "5", "--stop-stage", "7",
+                              "--train-conf", TINY_TRAIN_CONF)
+    assert out.count("final.pt exists; nothing to do") == 2
+    assert out.count("already done") >= 4      # every decoding job of both models and both sets
+
+
+def test_extraction_lines_up_with_alignment_and_decoding(memvis_recipe):
+    from steps_py.decode_nnet import load_acoustic_model
+    from steps_py.memory_data import Extraction
+    d = os.path.join(memvis_recipe, "exp", "nnet", "lstm_2l")
+    ext = Extraction.load(os.path.join(d, "extract_dev"))
+    assert ext.cell == "lstm" and ext.num_layers == 2 and ext.quantities == ["c", "h", "i", "f", "o"]
+    assert len(ext.utts) == 8 and ext.aligned_frames.all()
+    # the extracted values are those of the model on these features (float16 storage)
+    bundle = load_acoustic_model(d)
+    utt = ext.utts[0]
+    feats = ext.feats[ext.utt_slice(utt)]
+    _, layers = bundle.internals(np.asarray(feats))
+    np.testing.assert_allclose(ext.values(2, "c", ext.utt_slice(utt)), layers[1]["c"], rtol=2e-3, atol=2e-3)
+    gates = ext.values(1, "f")
+    assert gates.min() >= 0.0 and gates.max() <= 1.0
+
+
+def test_every_analysis_and_the_findings_are_written(memvis_recipe):
+    for m in MODELS:
+        out = os.path.join(memvis_recipe, "exp", "nnet", m, "memvis_dev")
+        for a in ("distributions", "responsibility", "tsne", "saturation", "units", "noise", "cocluster",
+                  "trajectories"):
+            numbers = json.load(open(os.path.join(out, a, "numbers.json")))
+            assert numbers, f"{m} {a}"
+            assert any(f.endswith(".png") for f in os.listdir(os.path.join(out, a))), f"{m} {a}"
+            assert any(f.endswith(".svg") for f in os.listdir(os.path.join(out, a))), f"{m} {a}"
+    findings = json.load(open(os.path.join(memvis_recipe, "exp", "nnet", "memvis_dev", "findings", "findings.json")))
+    claims = {c["id"]: c for c in findings["claims"]}
+    for cid in ("lstm_values_in_range", "gru_values_pile_at_1", "lstm_smoother_than_gru", "noise_lingers_in_lstm"):
+        assert claims[cid]["holds"] in (True, False), claims[cid]
+    assert claims["lazy_improves_wer"]["holds"] == "not measured"   # no lazy model in the default grid
+
+
+def test_reports_render_in_chromium_without_errors(memvis_recipe):
+    from test_memvis_report import Chromium, assert_clean_run, need_chromium, run_selftest
+    need_chromium()
+    with Chromium() as browser:
+        for m in MODELS:
+            page = os.path.join(memvis_recipe, "exp", "nnet", m, "memvis_dev", "report.html")
+            html = open(page, encoding="utf-8").read()
+            assert "findings" in html.lower() and html.count("data:image/png;base64") >= 8
+            assert_clean_run(run_selftest(browser, page), page)
+
+
+def test_recognize_new_audio(tiny_nnet):
+    s5 = tiny_nnet
+    wav_scp = dict(line.split(maxsplit=1) for line in open(os.path.join(s5, "data", "dev", "wav.scp")))
+    utt, wav = sorted(wav_scp.items())[0]
+    wav = wav.strip()
+    assert not wav.endswith("|"), "the tiny corpus has plain wav files"
+    res = subprocess.run([os.path.join(ROOT, "tools", "venv", "bin", "python"), "-m", "steps_py.recognize",
+                          "--nnet-dir", "exp/nnet/lstm_2l", "--graph-dir", "exp/tri2b/graph_tgpr", wav],
+                         cwd=s5, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT))
+    assert res.returncode == 0, res.stderr[-2000:]
+    fields = res.stdout.split()
+    assert fields[0] == wav and len(fields) >= 2
