@@ -145,3 +145,15 @@ def read_shell_conf(path, defaults=None):
             raise InputError(f"{path}:{n}: unknown setting {name!r} (known: {', '.join(sorted(defaults))})")
         out[name] = value
     return out
+
+
+def read_json(path):
+    """A JSON file -> its value; InputError naming the file when it is missing or not JSON."""
+    import json
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except OSError as e:
+        raise InputError(f"cannot read {path}: {e.strerror}") from None
+    except ValueError as e:
+        raise InputError(f"{path}: not JSON ({e})") from None

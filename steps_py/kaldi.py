@@ -385,6 +385,28 @@ def _non_self_loop_log_probs(tuples, state2id, log_probs, topo_entries):
     return out
 
 
+def parse_transition_model(r, read_topology=None):
+    """Reads ``<TransitionModel> ... </TransitionModel>`` from a reader (BinaryReader, or a text reader with the
+    same methods) -> (topology entries, tuples [(phone, hmm_state, forward_pdf, self_loop_pdf)], log_probs).
+    ``read_topology(r)``: how the topology is read (default: binary)."""
+    r.expect("<TransitionModel>")
+    entries = (read_topology or topo_from_binary)(r)
+    tag = r.token()
+    if tag not in ("<Triples>", "<Tuples>"):
+        r._fail(f"expected <Triples> or <Tuples>, got {tag}")
+    is_hmm = tag == "<Triples>"
+    tuples = []
+    for _ in range(r.int32()):
+        phone, state, fwd = r.int32(), r.int32(), r.int32()
+        tuples.append((phone, state, fwd, fwd if is_hmm else r.int32()))
+    r.expect("</Triples>" if is_hmm else "</Tuples>")
+    r.expect("<LogProbs>")
+    log_probs = r.float_vector()
+    r.expect("</LogProbs>")
+    r.expect("</TransitionModel>")
+    return entries, tuples, log_probs
+
+
 def read_model(path, tree):
     """Reads a Kaldi binary model file written by write_model (or Kaldi) -> (TransitionModel, AmDiagGmm, topo_entries).
 
@@ -397,19 +419,7 @@ def read_model(path, tree):
         raise InputError(f"cannot read {path}: {e.strerror}") from None
     r = BinaryReader(data, path)
     r.header()
-    r.expect("<TransitionModel>")
-    entries = topo_from_binary(r)
-    tag = r.token()
-    is_hmm = tag == "<Triples>"
-    tuples = []
-    for _ in range(r.int32()):
-        phone, state, fwd = r.int32(), r.int32(), r.int32()
-        tuples.append((phone, state, fwd, fwd if is_hmm else r.int32()))
-    r.expect("</Triples>" if is_hmm else "</Tuples>")
-    r.expect("<LogProbs>")
-    log_probs = r.float_vector()
-    r.expect("</LogProbs>")
-    r.expect("</TransitionModel>")
+    entries, tuples, log_probs = parse_transition_model(r)
     topo = khg.HmmTopology()
     topo.read(topo_entries_to_text(entries))
     tm = khg.TransitionModel(ctx_dep=tree, hmm_topo=topo)

@@ -40,7 +40,8 @@ import os
 import numpy as np
 
 from steps_py.kaldi import (BinaryReader, bin_int32, bin_int_vector, bin_token, kaldifst, khg,  # noqa: I001
-                            read_int_vectors, tm_tuples, topo_entries_to_text, topo_from_binary, tree_from_bytes,
+                            parse_transition_model, read_int_vectors, tm_tuples, topo_entries_to_text,
+                            tree_from_bytes,
                             _non_self_loop_log_probs)
 from steps_py.common import InputError, get_logger, run_main
 
@@ -254,25 +255,6 @@ def _topo_from_text_reader(r):
     return parse_topo_text(" ".join(r.toks[start:r.i]))
 
 
-def _parse_transition_model(r, binary):
-    r.expect("<TransitionModel>")
-    entries = topo_from_binary(r) if binary else _topo_from_text_reader(r)
-    tag = r.token()
-    if tag not in ("<Triples>", "<Tuples>"):
-        r._fail(f"expected <Triples> or <Tuples>, got {tag}")
-    is_hmm = tag == "<Triples>"
-    tuples = []
-    for _ in range(r.int32()):
-        phone, state, fwd = r.int32(), r.int32(), r.int32()
-        tuples.append((phone, state, fwd, fwd if is_hmm else r.int32()))
-    r.expect("</Triples>" if is_hmm else "</Tuples>")
-    r.expect("<LogProbs>")
-    log_probs = r.float_vector()
-    r.expect("</LogProbs>")
-    r.expect("</TransitionModel>")
-    return entries, tuples, log_probs
-
-
 def read_transition_model_file(path):
     """Parses only the transition-model part of a Kaldi model file (GMM, nnet2/nnet3, copy-transition-model
     output; binary or text) -> ParsedTransitionModel. Nothing after </TransitionModel> is read."""
@@ -281,7 +263,7 @@ def read_transition_model_file(path):
     if binary:
         r = BinaryReader(data, path)
         r.header()
-        entries, tuples, log_probs = _parse_transition_model(r, True)
+        entries, tuples, log_probs = parse_transition_model(r)
         rest = data[r.pos:r.pos + 64].lstrip()
         nxt = rest.split(b" ", 1)[0].decode("latin-1") if rest else ""
     else:
@@ -289,7 +271,7 @@ def read_transition_model_file(path):
         if not text.lstrip().startswith("<TransitionModel>"):
             raise InputError(f"{path}: not a Kaldi model file (it does not start with <TransitionModel>)")
         r = TextReader(text, path)
-        entries, tuples, log_probs = _parse_transition_model(r, False)
+        entries, tuples, log_probs = parse_transition_model(r, _topo_from_text_reader)
         nxt = r.peek_token() or ""
     following = FOLLOWING_PART.get(nxt, "none" if not nxt else nxt)
     return ParsedTransitionModel(entries, tuples, np.asarray(log_probs, np.float32), binary, following)

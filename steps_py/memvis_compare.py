@@ -29,12 +29,11 @@ all extractions share)  --noise LIST  --seed N (0)  --num-units N (50)  --max-fr
 --lstm-range R (2)  --gru-edge E (0.7)  --low L (0.1)  --high H (0.9)  --pairs N (20000, frame pairs)
 """
 import argparse
-import json
 import os
 
 import numpy as np
 
-from steps_py.common import InputError, get_logger, run_main
+from steps_py.common import InputError, get_logger, read_json, run_main
 from steps_py.memvis_common import MEMORY_QUANTITY, save_figure, setup_matplotlib, write_numbers
 
 log = get_logger("memvis_compare")
@@ -217,16 +216,6 @@ def plot_smoothness(out_dir, rows, names):
 # ---------------------------------------------------------------------------------------------------------------
 # I/O
 
-def read_noise_numbers(path):
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except OSError as e:
-        raise InputError(f"cannot read {path}: {e.strerror}") from None
-    except ValueError as e:
-        raise InputError(f"{path}: not JSON ({e})") from None
-
-
 def default_name(extract_dir):
     """exp/nnet/lstm_2l/extract_dev -> lstm_2l."""
     return os.path.basename(os.path.dirname(os.path.abspath(extract_dir))) or extract_dir
@@ -251,7 +240,7 @@ def run_compare(exts, names, out_dir, utt=None, noise_paths=None, seed=0, num_un
         raise InputError(f"utterance {utt} is not in every extraction")
     rows = []
     for i, (ext, name) in enumerate(zip(exts, names)):
-        noise = read_noise_numbers(noise_paths[i]) if noise_paths and noise_paths[i] != "-" else None
+        noise = read_json(noise_paths[i]) if noise_paths and noise_paths[i] != "-" else None
         rows += model_rows(ext, name, seed, num_units, max_frames, lstm_range, gru_edge, low, high, num_pairs, noise)
         log.info(f"{name}: " + "; ".join(f"layer {r['layer']}: in range {r['share_in_range']:.3f}, smoothness "
                                          f"{r['smoothness']:.3f}" for r in rows if r["model"] == name))

@@ -39,7 +39,7 @@ import os
 
 import numpy as np
 
-from steps_py.common import InputError, atomic_open, get_logger, read_shell_conf, run_main, write_lines
+from steps_py.common import InputError, atomic_open, get_logger, read_json, read_shell_conf, run_main, write_lines
 from steps_py.memvis_common import _plain
 
 log = get_logger("memvis_findings")
@@ -60,16 +60,6 @@ PAPER = {
 
 # ---------------------------------------------------------------------------------------------------------------
 # Reading one model's numbers
-
-def _load_json(path):
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except OSError as e:
-        raise InputError(f"cannot read {path}: {e.strerror}") from None
-    except ValueError as e:
-        raise InputError(f"{path}: not JSON ({e})") from None
-
 
 def best_wer(decode_dir):
     """(WER %, %WER line) of the best wer_* file of a decode dir, or (None, None) when there is none."""
@@ -93,7 +83,7 @@ def model_info(model_dir, set_name, decode_prefix="decode_tgpr_"):
         info["residual"] = c.get("residual", "false").lower() in ("true", "1", "yes")
     numbers = {}
     for path in sorted(glob.glob(os.path.join(model_dir, f"memvis_{set_name}", "*", "numbers.json"))):
-        numbers[os.path.basename(os.path.dirname(path))] = _load_json(path)
+        numbers[os.path.basename(os.path.dirname(path))] = read_json(path)
     info["numbers"] = numbers
     if info["cell"] is None:
         cells = {n.get("cell") for n in numbers.values() if n.get("cell")}
@@ -312,7 +302,7 @@ def run_findings(model_dirs, out_dir, set_name="dev", compare_path=None, mostly=
         if not os.path.isdir(d):
             raise InputError(f"no such directory {d}")
     models = [model_info(d, set_name, decode_prefix) for d in model_dirs]
-    compare_rows = _load_json(compare_path).get("rows", []) if compare_path else []
+    compare_rows = read_json(compare_path).get("rows", []) if compare_path else []
     claims = evaluate_claims(models, compare_rows, mostly)
     findings = {"set": set_name, "compare": compare_path,
                 "models": {m["name"]: {k: m[k] for k in ("dir", "cell", "num_layers", "lazy", "residual", "wer",
