@@ -25,12 +25,11 @@ Options: --quantity NAME (default: c for LSTM, h otherwise)  --response mean|upd
          --sign abs|pos|neg (default abs)  --n-clusters N (default 6)  --seed N (default 0)
          --min-frames N (default 20)  --no-silence  --layers LIST (default all)
 """
-import argparse
 
 import numpy as np
 
 from steps_py.common import InputError, get_logger, run_main
-from steps_py.memvis_common import MEMORY_QUANTITY, save_figure, setup_matplotlib, write_numbers
+from steps_py.memvis_common import MEMORY_QUANTITY, analysis_parser, save_figure, setup_matplotlib, write_numbers
 
 log = get_logger("memvis_cocluster")
 
@@ -241,18 +240,14 @@ def run_cocluster(ext, out_dir, quantity=None, response="update", sign="abs", n_
 
 
 def main():
-    p = argparse.ArgumentParser(usage=__doc__.split("\n")[0][len("Usage: "):], description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = analysis_parser(__doc__)
     p.add_argument("--quantity", default=None)
     p.add_argument("--response", choices=("mean", "update"), default="update")
     p.add_argument("--sign", choices=("abs", "pos", "neg"), default="abs")
     p.add_argument("--n-clusters", type=int, default=6)
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--min-frames", type=int, default=20)
     p.add_argument("--no-silence", action="store_true")
     p.add_argument("--layers", default="")
-    p.add_argument("extract_dir")
-    p.add_argument("out_dir")
     a = p.parse_args()
     from steps_py.memory_data import Extraction
     ext = Extraction.load(a.extract_dir)

@@ -22,12 +22,11 @@ Options: --quantity NAME  --utts LIST (default: the first --num-utts utterances;
          --hidden N (150)  --noise S (0.1)  --max-frames N (20000)  --batch-size N (256)  --lr X (0.002)
          --seed N (0)  --layers LIST (default all)  --num-threads N (1)
 """
-import argparse
 
 import numpy as np
 
 from steps_py.common import InputError, get_logger, run_main
-from steps_py.memvis_common import MEMORY_QUANTITY, save_figure, setup_matplotlib, write_numbers
+from steps_py.memvis_common import MEMORY_QUANTITY, analysis_parser, save_figure, setup_matplotlib, write_numbers
 
 log = get_logger("memvis_trajectories")
 
@@ -205,8 +204,7 @@ def run_trajectories(ext, out_dir, quantity=None, utts=None, num_utts=2, hidden=
 
 
 def main():
-    p = argparse.ArgumentParser(usage=__doc__.split("\n")[0][len("Usage: "):], description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = analysis_parser(__doc__)
     p.add_argument("--quantity", default=None)
     p.add_argument("--utts", default="")
     p.add_argument("--num-utts", type=int, default=2)
@@ -216,11 +214,8 @@ def main():
     p.add_argument("--max-frames", type=int, default=20000)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--lr", type=float, default=0.002)
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--layers", default="")
     p.add_argument("--num-threads", type=int, default=1)
-    p.add_argument("extract_dir")
-    p.add_argument("out_dir")
     a = p.parse_args()
     from steps_py.memory_data import Extraction
     ext = Extraction.load(a.extract_dir)
