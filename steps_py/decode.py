@@ -58,6 +58,15 @@ def read_config(path):
     return args
 
 
+def parse_args_with_config(p, default_config, argv=None):
+    """Parses ``argv`` (default sys.argv[1:]) with the Kaldi option file of --config read first, so the command
+    line overrides it; --config defaults to ``default_config`` when that file exists. Returns (args, config)."""
+    argv = sys.argv[1:] if argv is None else argv
+    pre, _ = p.parse_known_args(argv)
+    config = pre.config or (default_config if os.path.exists(default_config) else None)
+    return p.parse_args((read_config(config) if config else []) + argv), config
+
+
 def add_decode_options(p):
     d = decoding.DecodeOptions()
     p.add_argument("--method", choices=["lattice", "bestpath"], default=d.method,
@@ -310,10 +319,7 @@ def main():
     p.add_argument("graph_dir")
     p.add_argument("data_dir")
     p.add_argument("decode_dir")
-    argv = sys.argv[1:]
-    pre, _ = p.parse_known_args(argv)
-    config = pre.config or ("conf/decode.conf" if os.path.exists("conf/decode.conf") else None)
-    a = p.parse_args((read_config(config) if config else []) + argv)
+    a, config = parse_args_with_config(p, "conf/decode.conf")
     opts = decode_options(a)
     if a.job is not None:
         run_one_job(a.graph_dir, a.data_dir, a.decode_dir, a.job, opts, a.model)

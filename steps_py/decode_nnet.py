@@ -377,10 +377,7 @@ def main():
     p.add_argument("data_dir")
     p.add_argument("nnet_dir")
     p.add_argument("decode_dir")
-    argv = sys.argv[1:]
-    pre, _ = p.parse_known_args(argv)
-    config = pre.config or ("conf/decode_nnet.conf" if os.path.exists("conf/decode_nnet.conf") else None)
-    a = p.parse_args((gmm_decode.read_config(config) if config else []) + argv)
+    a, config = gmm_decode.parse_args_with_config(p, "conf/decode_nnet.conf")
     opts = gmm_decode.decode_options(a)
     if a.job is not None:
         extract = None

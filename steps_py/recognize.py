@@ -115,10 +115,7 @@ def main():
     gmm_decode.add_decode_options(p)
     p.add_argument("--filter-words", help=argparse.SUPPRESS)   # accepted in the shared decode configs
     p.add_argument("audio", nargs="+", help="audio files")
-    argv = sys.argv[1:]
-    pre, _ = p.parse_known_args(argv)
-    config = pre.config or ("conf/decode_nnet.conf" if os.path.exists("conf/decode_nnet.conf") else None)
-    a = p.parse_args((gmm_decode.read_config(config) if config else []) + argv)
+    a, _ = gmm_decode.parse_args_with_config(p, "conf/decode_nnet.conf")
     opts = gmm_decode.decode_options(a)
     best = best_lmwt_wip(a.decode_dir or os.path.join(a.nnet_dir, "decode_tgpr_dev"))
     lmwt = a.lmwt if a.lmwt is not None else (best[0] if best else DEFAULT_LMWT)
