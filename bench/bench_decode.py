@@ -20,16 +20,21 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path[:0] = [ROOT, os.path.join(ROOT, "tests"), os.path.join(ROOT, "tests", "decode")]
 
-from steps_py.kaldi import kaldifst, khg, read_model, read_tree  # noqa: E402,I001
-from steps_py import decoding  # noqa: E402
-from steps_py.decode import gmm_arrays, gmm_loglike_producer, gmm_loglikes, load_graph  # noqa: E402
+from steps_py.decode import search as decoding  # noqa: E402
+from steps_py.decode.decode import gmm_loglike_producer  # noqa: E402
+from steps_py.decode.driver import load_graph  # noqa: E402
+from steps_py.gmm.model import GmmArrays  # noqa: E402
+from steps_py.kaldi.bindings import kaldifst, khg  # noqa: E402
+from steps_py.kaldi.model_io import read_model  # noqa: E402
+from steps_py.kaldi.tree_io import read_tree  # noqa: E402
 
 
 def synthetic_problem(root, num_words, num_utts, noise, spread=1.0, seed=0):
-    from tests.test_graph_decode import make_lang, make_model, make_utterances
-    from steps_py.mkgraph import mkgraph
+    from test_graph_decode import make_lang, make_model, make_utterances
+    from steps_py.decode.mkgraph import mkgraph
     rng = np.random.default_rng(seed)
     phones = [f"P{i}" for i in range(20)]
     words = {}
@@ -56,7 +61,7 @@ def real_problem(graph_dir, data_dir, num_utts):
     tree = read_tree(os.path.join(model_dir, "tree"))
     tm, am, _ = read_model(os.path.join(model_dir, "final.mdl"), tree)
     graph = load_graph(graph_dir, tm)
-    produce = gmm_loglike_producer(model_dir)
+    produce = gmm_loglike_producer(model_dir, am)
     # features after the model's pipeline: recover them by running the producer's pipeline without the GMM
     loglikes = []
     for i, (_, ll) in enumerate(produce(data_dir)):
@@ -90,9 +95,9 @@ def main():
     else:
         root = tempfile.mkdtemp(prefix="bench_decode.")
         graph, am, tm, feats, sentences = synthetic_problem(root, a.num_words, a.num_utts, a.noise, a.spread)
-        arrays = gmm_arrays(am)
+        arrays = GmmArrays(am)
         t0 = time.time()
-        loglikes = [gmm_loglikes(arrays, f) for f in feats]
+        loglikes = [arrays.pdf_loglikes(f).astype(np.float32) for f in feats]
         t_np = time.time() - t0
     frames = sum(ll.shape[0] for ll in loglikes)
     audio = frames * 0.01

@@ -17,9 +17,11 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from steps_py import decode as gmm_decode  # noqa: E402
-from steps_py import decode_nnet  # noqa: E402
-from steps_py.datadir import read_map  # noqa: E402
+from steps_py.data.datadir import read_map  # noqa: E402
+from steps_py.decode.driver import add_decode_options, decode_options  # noqa: E402
+from steps_py.kaldi.options import config_argv  # noqa: E402
+from steps_py.memvis.extract import Extractor, extract_part_dir  # noqa: E402
+from steps_py.nnet.hybrid import run_job  # noqa: E402
 
 
 def main():
@@ -33,10 +35,10 @@ def main():
     p.add_argument("ali_dir", nargs="?")
     a = p.parse_args()
     dp = argparse.ArgumentParser()
-    gmm_decode.add_decode_options(dp)
+    add_decode_options(dp)
     dp.add_argument("--filter-words")
     conf = "conf/decode_nnet.conf"
-    opts = gmm_decode.decode_options(dp.parse_args(gmm_decode.read_config(conf) if os.path.exists(conf) else []))
+    opts = decode_options(dp.parse_args(config_argv(conf) if os.path.exists(conf) else []))
     work = tempfile.mkdtemp(prefix="bench_extract.")
     data = os.path.join(work, "data")
     os.makedirs(data)
@@ -54,9 +56,11 @@ def main():
         for r in range(a.repeats):
             for mode in ("plain", "extract"):
                 out = os.path.join(work, f"{mode}{r}")
-                extract = {"utts": utts, "ali_dir": a.ali_dir, "dtype": a.dtype} if mode == "extract" else None
+                part = extract_part_dir(out, 1)
+                make_tap = (lambda bundle, part=part: Extractor(bundle, part, utts, data, a.ali_dir, a.dtype)) \
+                    if mode == "extract" else None
                 t0 = time.time()
-                decode_nnet.run_one_job(a.graph_dir, data, a.nnet_dir, out, 1, opts, extract=extract)
+                run_job(a.graph_dir, data, a.nnet_dir, out, 1, opts, make_tap=make_tap)
                 times[mode].append(time.time() - t0)
         plain, extract = min(times["plain"]), min(times["extract"])
         size = sum(os.path.getsize(os.path.join(work, "extract0", "extract", "part.1", f))

@@ -20,10 +20,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from steps_py.compute_feats import compute_features, load_feature_config  # noqa: E402
-from steps_py.datadir import read_map, write_data_dir  # noqa: E402
-from steps_py.make_feats import make_feats  # noqa: E402
-from steps_py.wav import read_wav_scp_value  # noqa: E402
+from steps_py.feats.features import compute_features, load_feature_config  # noqa: E402
+from steps_py.data.datadir import read_map, write_data_dir  # noqa: E402
+from steps_py.feats.make_feats import make_feats  # noqa: E402
+from steps_py.data.audio import read_wav_scp_value  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VOICES = ["en-us+m3", "en-us+f3", "en-gb+m1", "en-us+f2", "en-gb-x-rp+m2", "en-us+m7"]
@@ -59,7 +59,7 @@ def main():
     p.add_argument("--data-dir")
     args = p.parse_args()
     work = args.work_dir or tempfile.mkdtemp(prefix="bench_feats.")
-    os.environ["PATH"] = os.path.join(ROOT, "tools") + os.pathsep + os.environ["PATH"]
+    os.environ["PATH"] = os.path.join(ROOT, "utils") + os.pathsep + os.environ["PATH"]
     t0 = time.time()
     data = args.data_dir or synth_data_dir(work, args.minutes, args.speakers)
     if not args.data_dir:

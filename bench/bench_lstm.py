@@ -1,4 +1,4 @@
-"""Training speed of our LSTM layers (steps_py.nnet_model, hand-written forward/backward) against torch.nn.LSTM.
+"""Training speed of our LSTM layers (steps_py.nnet.model, hand-written forward/backward) against torch.nn.LSTM.
 
 Usage: python bench/bench_lstm.py [--cell-dims 256,512] [--num-layers 2] [--batch 64] [--frames 60]
        [--input-dim 120] [--threads 2] [--iters 1] [--repeats 15] [--lazy]
@@ -23,7 +23,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from steps_py.nnet_model import LstmLayer  # noqa: E402
+from steps_py.nnet.model import LstmLayer  # noqa: E402
 
 
 class OurStack(torch.nn.Module):

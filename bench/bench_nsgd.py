@@ -1,10 +1,10 @@
-"""Cost of natural-gradient SGD (steps_py.nsgd.NSGD) against plain torch SGD in one training step of the real model.
+"""Cost of natural-gradient SGD (steps_py.nnet.nsgd.NSGD) against plain torch SGD in one training step of the real model.
 
 Usage: python bench/bench_nsgd.py [--conf conf/nnet/X.conf] [--cell lstm] [--num-layers 2] [--cell-dim 256]
        [--input-dim 40] [--splice 1] [--num-pdfs 2000] [--batch 64] [--frames 60] [--threads 2] [--repeats 5]
        [--momentum 0.5] [--rank-in 20] [--rank-out 80] [--update-period 4]
 
-The same steps_py.nnet_model.AcousticModel (default: 2-layer LSTM, cell 256, 40-dim feats spliced +-1 = 120 inputs,
+The same steps_py.nnet.model.AcousticModel (default: 2-layer LSTM, cell 256, 40-dim feats spliced +-1 = 120 inputs,
 2000 pdfs) is trained on the same random chunks [batch, frames, input_dim] with random pdf targets (cross-entropy)
 by two optimizers, each on its own copy of the model:
   sgd    torch.optim.SGD(lr, momentum), model.record_affine = False
@@ -25,8 +25,9 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from steps_py.nnet_model import AcousticModel, NnetConfig  # noqa: E402
-from steps_py.nsgd import NSGD  # noqa: E402
+from steps_py.nnet.config import NnetConfig  # noqa: E402
+from steps_py.nnet.model import AcousticModel  # noqa: E402
+from steps_py.nnet.nsgd import NSGD  # noqa: E402
 
 
 def timed_steps(model, opt, chunks, num_steps):

@@ -6,7 +6,7 @@ Usage: python bench/bench_optim.py [--nnet-conf conf/nnet/lstm_2l.conf] [--train
 
 Every optimizer trains the same model from the same initialisation on the same minibatches with the same
 schedule (learning rates, momentum and max-change of the train conf; Adam's lr is the train conf's times
-adam_lr_scale), through steps_py.train_nnet. Prints per optimizer the validation CE and frame accuracy after each
+adam_lr_scale), through steps_py.nnet.train. Prints per optimizer the validation CE and frame accuracy after each
 iteration and at the end, training seconds, and the ratios of final validation CE against NSGD's.
 """
 import argparse
@@ -36,7 +36,7 @@ def main():
     try:
         for opt in a.optimizers.split(","):
             out = os.path.join(work, opt)
-            cmd = [sys.executable, "-m", "steps_py.train_nnet", "--nnet-conf", a.nnet_conf, "--train-conf",
+            cmd = [sys.executable, "-m", "steps_py.nnet.train", "--nnet-conf", a.nnet_conf, "--train-conf",
                    a.train_conf, "--optimizer", opt, "--num-epochs", str(a.num_epochs), "--force",
                    a.data_dir, a.ali_dir, out]
             res = subprocess.run(cmd, env=env, capture_output=True, text=True)

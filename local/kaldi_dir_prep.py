@@ -9,7 +9,7 @@ Prepares existing Kaldi data dirs for the recipe (egs/kaldi_dir/s5):
      each named in the log and counted; the result is validated.
   3. writes <data-dir>/local/lm_text.txt (the sentences of --lm-text, or else the training transcripts) and
      <data-dir>/local/dict_words.txt (the words of the training transcripts and of the LM text), and makes
-     <data-dir>/local/dict with steps_py.prepare_dict (CMUdict, with --lexicon merged over it).
+     <data-dir>/local/dict with steps_py.lang.prepare_dict (CMUdict, with --lexicon merged over it).
   4. maps the words of each text file that have no pronunciation in the dict to --unk-word (the original goes to
      text.orig), logging the count per set, the total, and the most frequent such words; writes them all to
      <data-dir>/local/text_oov_counts.txt ("WORD COUNT", most frequent first).
@@ -29,9 +29,9 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, ROOT)
 
 from steps_py.common import InputError, get_logger, run_main, str2bool, write_lines  # noqa: E402
-from steps_py.datadir import (c_sorted, fix_data_dir, read_map, read_map_lenient, validate_data_dir,  # noqa: E402
+from steps_py.data.datadir import (c_sorted, fix_data_dir, read_map, read_map_lenient, validate_data_dir,  # noqa: E402
                               write_map)
-from steps_py.lexicon import map_oovs_to_unk  # noqa: E402
+from steps_py.lang.lexicon import map_oovs_to_unk  # noqa: E402
 
 log = get_logger("kaldi_dir_prep")
 
@@ -129,7 +129,7 @@ def lexicon_words(path):
 
 
 def run_prepare_dict(dict_dir, words_file, lexicon=None, keep_stress=False, unk_word="<UNK>", upper_case=True):
-    cmd = [sys.executable, "-m", "steps_py.prepare_dict", "--keep-stress", str(keep_stress).lower(),
+    cmd = [sys.executable, "-m", "steps_py.lang.prepare_dict", "--keep-stress", str(keep_stress).lower(),
            "--unk-word", unk_word, "--upper-case", str(upper_case).lower()]
     if lexicon:
         cmd += ["--extra-lexicon", lexicon]
@@ -138,7 +138,7 @@ def run_prepare_dict(dict_dir, words_file, lexicon=None, keep_stress=False, unk_
     log.info(" ".join(cmd[1:]))
     r = subprocess.run(cmd, env=env)
     if r.returncode != 0:
-        raise InputError(f"steps_py.prepare_dict failed (exit {r.returncode}); see its messages above")
+        raise InputError(f"steps_py.lang.prepare_dict failed (exit {r.returncode}); see its messages above")
 
 
 def prepare(data_dir, sets, lexicon=None, lm_text=None, unk_word="<UNK>", keep_stress=False, upper_case=True,

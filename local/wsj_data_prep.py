@@ -17,7 +17,7 @@ normalize_transcript.pl does: upper case, backslashes removed, [noise] -> <NOISE
 each named in the log and counted.
 
 Writes <data-dir>/<set>/{wav.scp,text,utt2spk,spk2utt[,spk2gender]} and <data-dir>/local/dict_words.txt (the words
-of the training transcripts and of the LM, the word source for steps_py.prepare_dict). wav.scp entries are
+of the training transcripts and of the LM, the word source for steps_py.lang.prepare_dict). wav.scp entries are
 "<utt> <sph2pipe> -f wav <file.wv1> |" when sph2pipe is found (--sph2pipe, PATH, $KALDI_ROOT/tools/sph2pipe_v2.5),
 else the .wv1 path itself. spk2gender comes from the spkrinfo.txt files on the discs (and --spkrinfo FILE, e.g.
 LDC's wsj0-train-spkrinfo.txt, which is not on the discs); it is written only for sets where every speaker has one.
@@ -36,7 +36,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from steps_py.common import InputError, get_logger, progress, run_main, write_lines  # noqa: E402
-from steps_py.datadir import c_sorted, validate_data_dir, write_data_dir  # noqa: E402
+from steps_py.data.datadir import c_sorted, validate_data_dir, write_data_dir  # noqa: E402
 from wsj_format_lms import find_discs, format_lms  # noqa: E402
 
 log = get_logger("wsj_data_prep")

@@ -1,5 +1,12 @@
-"""Python steps of the recipes: one module per step, each runnable as ``python -m steps_py.<step>``.
+"""The Python steps of the recipes, one package per stage of the pipeline:
 
-kaldi_hmm_gmm must be imported before kaldilm in any process (the other order dead-locks in a static
-initialiser); modules that need the GMM bindings import ``steps_py.kaldi`` which takes care of that.
+  data    Kaldi data dirs and audio            lang    dictionaries, lang dirs, language models
+  feats   MFCC/Fbank features, CMVN            gmm     GMM-HMM training and alignment (mono, tri1, tri2b)
+  decode  graphs, decoding, scoring            nnet    recurrent acoustic models: training, hybrid decoding
+  memvis  the memory of the networks: extraction, analyses, report
+  kaldi   Kaldi's file formats and the Kaldi bindings, in the one import order that works
+
+A package imports only packages below it in the pipeline (memvis -> nnet -> decode -> gmm -> feats -> lang, data
+-> kaldi -> common, jobs). Each runnable step is ``python -m steps_py.<domain>.<step>`` with a usage line
+(``--help``).
 """

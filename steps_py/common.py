@@ -1,8 +1,12 @@
-"""Small helpers shared by every step: Kaldi-style logging, atomic writes, progress, reading text tables."""
+"""Small helpers shared by every step: Kaldi-style logging, errors, atomic writes, progress, text tables and conf
+files, booleans, JSON."""
 import argparse
 import contextlib
+import json
 import logging
+import math
 import os
+import shutil
 import sys
 import tempfile
 
@@ -77,13 +81,43 @@ def progress(iterable=None, **kwargs):
     return tqdm(iterable, disable=not show, file=sys.stderr, mininterval=1.0, **kwargs)
 
 
-def str2bool(s):
-    """Kaldi-style boolean option value (true/false, also 1/0, yes/no), for argparse ``type=``."""
-    if s.lower() in ("true", "1", "yes"):
+def parse_bool(text):
+    """A boolean option value as Kaldi's ParseOptions reads it (true/t/1 and false/f/0, any case; also yes/no; an
+    empty value is true, as a bare ``--name``). Raises ValueError otherwise."""
+    t = text.strip().lower()
+    if t in ("true", "t", "1", "yes", ""):
         return True
-    if s.lower() in ("false", "0", "no"):
+    if t in ("false", "f", "0", "no"):
         return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {s!r}")
+    raise ValueError(f"expected true or false, got {text!r}")
+
+
+def str2bool(text):
+    """parse_bool for argparse ``type=``."""
+    try:
+        return parse_bool(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def require_files(*paths):
+    """Raises InputError ``no such file X`` for the first of ``paths`` that does not exist."""
+    for f in paths:
+        if not os.path.exists(f):
+            raise InputError(f"no such file {f}")
+
+
+def replace_dir(tmp_dir, final_dir):
+    """Moves a finished dir into place: the old one (if any) is renamed aside first and removed afterwards."""
+    old = None
+    if os.path.exists(final_dir):
+        old = tempfile.mkdtemp(prefix="." + os.path.basename(final_dir) + ".old.",
+                               dir=os.path.dirname(os.path.abspath(final_dir)))
+        os.rmdir(old)
+        os.rename(final_dir, old)
+    os.rename(tmp_dir, final_dir)
+    if old:
+        shutil.rmtree(old)
 
 
 def open_input(path):
@@ -119,28 +153,34 @@ def write_lines(path, lines):
             f.write(line + "\n")
 
 
-def read_shell_conf(path, defaults=None):
-    """Reads a shell-variable conf file (``name=value  # comment``, as conf/gmm.conf or conf/nnet/*.conf) -> dict.
-
-    Values keep their text (quotes removed); ``defaults`` (dict) supplies missing names and, when given, the
-    allowed names: an unknown name is an InputError naming the file and line (a typo must not pass silently).
-    """
+def read_shell_assignments(path):
+    """The ``name=value`` lines of a shell-variable conf file (conf/gmm.conf, conf/nnet/*.conf; ``# comments``,
+    shell quoting) -> [(line number, name, value)] in file order; InputError naming the file and line otherwise."""
     import shlex
+    out = []
+    with open_input(path) as f:
+        for n, line in enumerate(f, 1):
+            try:
+                words = shlex.split(line, comments=True)
+            except ValueError as e:
+                raise InputError(f"{path}:{n}: {e}: {line.rstrip()!r}") from None
+            if not words:
+                continue
+            name, eq, value = words[0].partition("=")
+            if len(words) != 1 or not eq or not name.isidentifier():
+                raise InputError(f"{path}:{n}: expected name=value, got {line.rstrip()!r}")
+            out.append((n, name, value))
+    return out
+
+
+def read_shell_conf(path, defaults=None):
+    """A shell-variable conf file (read_shell_assignments) -> {name: value text}, the last assignment winning.
+
+    ``defaults`` (dict) supplies missing names and, when given, the allowed names: an unknown name is an InputError
+    naming the file and line (a typo must not pass silently).
+    """
     out = dict(defaults or {})
-    try:
-        lines = open(path, encoding="utf-8").read().splitlines()
-    except OSError as e:
-        raise InputError(f"cannot read {path}: {e.strerror}") from None
-    for n, line in enumerate(lines, 1):
-        try:
-            words = shlex.split(line, comments=True)
-        except ValueError as e:
-            raise InputError(f"{path}:{n}: {e}: {line!r}") from None
-        if not words:
-            continue
-        name, eq, value = words[0].partition("=")
-        if len(words) != 1 or not eq or not name.isidentifier():
-            raise InputError(f"{path}:{n}: expected name=value, got {line!r}")
+    for n, name, value in read_shell_assignments(path):
         if defaults is not None and name not in defaults:
             raise InputError(f"{path}:{n}: unknown setting {name!r} (known: {', '.join(sorted(defaults))})")
         out[name] = value
@@ -149,7 +189,6 @@ def read_shell_conf(path, defaults=None):
 
 def read_json(path):
     """A JSON file -> its value; InputError naming the file when it is missing or not JSON."""
-    import json
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
@@ -157,3 +196,29 @@ def read_json(path):
         raise InputError(f"cannot read {path}: {e.strerror}") from None
     except ValueError as e:
         raise InputError(f"{path}: not JSON ({e})") from None
+
+
+def to_json_value(x):
+    """numpy scalars and arrays, tuples and dicts -> plain Python values for json (NaN and infinity -> None)."""
+    import numpy as np
+    if isinstance(x, dict):
+        return {str(k): to_json_value(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [to_json_value(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return to_json_value(x.tolist())
+    if isinstance(x, (np.bool_, bool)):
+        return bool(x)
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, (np.floating, float)):
+        x = float(x)
+        return x if math.isfinite(x) else None
+    return x
+
+
+def write_json(path, obj):
+    """Writes ``obj`` (numpy values allowed: to_json_value) as indented JSON, atomically."""
+    with atomic_open(path) as f:
+        json.dump(to_json_value(obj), f, indent=1)
+        f.write("\n")

@@ -7,7 +7,7 @@
   mono_ali     its alignments of data/train                                   -> <s5>/exp/short/mono_ali
   tri1         a small deltas triphone system from mono_ali                   -> <s5>/exp/short/tri1
   tiny_gmm     ./run.sh stages 2-4 in tiny_recipe's dir: exp/{mono,tri1,tri2b}, exp/tri2b_ali_{train,dev,eval}
-  tiny_nnet    ./run.sh stages 5-7 there (default grid, tests/data/train_tiny.conf): exp/nnet/{lstm_2l,gru_2l}
+  tiny_nnet    ./run.sh stages 5-7 there (default grid, tests/fixtures/train_tiny.conf): exp/nnet/{lstm_2l,gru_2l}
 
 The short GMM systems of the tests live in <s5>/exp/short/, apart from what ./run.sh stages 2-4 write into
 <s5>/exp/{mono,tri1,tri2b,...} when a test runs them in the same recipe dir.
@@ -20,6 +20,7 @@ import time
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIXTURES = os.path.join(ROOT, "tests", "fixtures")
 sys.path.insert(0, ROOT)
 
 
@@ -52,13 +53,31 @@ def run_stages(s5, first, last, *extra):
 
 
 def run_step(argv, cwd):
-    """Runs ``python <argv>`` (e.g. ["-m", "steps_py.train_mono", ...]) in cwd with the repo on PYTHONPATH and
-    tools/ on PATH (for run.py); returns its stderr (the log); fails the test on a non-zero exit."""
+    """Runs ``python <argv>`` (e.g. ["-m", "steps_py.gmm.train_mono", ...]) in cwd with the repo on PYTHONPATH and
+    utils/ on PATH (for run.py); returns its stderr (the log); fails the test on a non-zero exit."""
     env = dict(os.environ, PYTHONPATH=ROOT, KALDI_PY_PROGRESS="0")
-    env["PATH"] = os.path.join(ROOT, "tools") + os.pathsep + env.get("PATH", "")
+    env["PATH"] = os.path.join(ROOT, "utils") + os.pathsep + env.get("PATH", "")
     res = subprocess.run([sys.executable] + argv, cwd=cwd, env=env, capture_output=True, text=True)
     assert res.returncode == 0, f"{' '.join(argv)} failed:\n{res.stderr[-3000:]}"
     return res.stderr
+
+
+def recount_wer(wer_file):
+    """(errors, reference words) of a wer_<LMWT>_<WIP> file counted again from its decode dir's filtered references
+    and hypotheses (scoring_kaldi/test_filt.txt, scoring_kaldi/penalty_<WIP>/<LMWT>.txt) with kaldialign, over the
+    utterances with a hypothesis (compute-wer --mode=present)."""
+    import re
+
+    import kaldialign
+    decode_dir = os.path.dirname(wer_file)
+    lmwt, wip = re.fullmatch(r"wer_(\d+)_([\d.]+)", os.path.basename(wer_file)).groups()
+
+    def table(path):
+        return {f[0]: f[1:] for f in (line.split() for line in open(path, encoding="utf-8")) if f}
+    refs = table(os.path.join(decode_dir, "scoring_kaldi", "test_filt.txt"))
+    hyps = table(os.path.join(decode_dir, "scoring_kaldi", f"penalty_{wip}", f"{lmwt}.txt"))
+    errors = sum(kaldialign.edit_distance(refs[u], h)["total"] for u, h in hyps.items())
+    return errors, sum(len(refs[u]) for u in hyps)
 
 
 def num_frames(data_dir):
@@ -69,7 +88,7 @@ def num_frames(data_dir):
 
 def read_job_vectors(exp_dir, prefix="ali"):
     """The union of <exp_dir>/<prefix>.JOB.gz over JOB = 1..num_jobs: {utt: int32 vector}."""
-    from steps_py.kaldi import read_int_vectors
+    from steps_py.kaldi.io import read_int_vectors
     nj = int(open(os.path.join(exp_dir, "num_jobs")).read())
     out = {}
     for j in range(1, nj + 1):
@@ -111,7 +130,7 @@ def mono(tiny_recipe):
 
     Shorter than conf/gmm.conf (10 passes, 300 Gaussians instead of 40 and 1000) to take ~15 s: the tests check
     that training raises the likelihood and writes consistent models and alignments, not its accuracy."""
-    run_step(["-m", "steps_py.train_mono", "--nj", "2", "--cmd", "run.py", "--num-iters", "10", "--max-iter-inc",
+    run_step(["-m", "steps_py.gmm.train_mono", "--nj", "2", "--cmd", "run.py", "--num-iters", "10", "--max-iter-inc",
               "6", "--totgauss", "300", "--realign-iters", "1 2 3 5 7 9", "--boost-silence", "1.25",
               "data/train", "data/lang", "exp/short/mono"], tiny_recipe)
     return os.path.join(tiny_recipe, "exp", "short", "mono")
@@ -120,7 +139,7 @@ def mono(tiny_recipe):
 @pytest.fixture(scope="session")
 def mono_ali(tiny_recipe, mono):
     """align_si of data/train with exp/short/mono -> <s5>/exp/short/mono_ali. Returns (dir, log)."""
-    log = run_step(["-m", "steps_py.align_si", "--nj", "2", "data/train", "data/lang", "exp/short/mono",
+    log = run_step(["-m", "steps_py.gmm.align_si", "--nj", "2", "data/train", "data/lang", "exp/short/mono",
                     "exp/short/mono_ali"], tiny_recipe)
     return os.path.join(tiny_recipe, "exp", "short", "mono_ali"), log
 
@@ -131,7 +150,7 @@ def tri1(tiny_recipe, mono_ali):
 
     150 leaves / 600 Gaussians and 6 passes instead of conf/gmm.conf's 800 / 5000 and 35: the 40 training
     utterances support no more, and the tests check the tree, the model and the alignments, not accuracy."""
-    log = run_step(["-m", "steps_py.train_deltas", "--num-iters", "6", "--realign-iters", "3 5", "--max-iter-inc",
+    log = run_step(["-m", "steps_py.gmm.train_deltas", "--num-iters", "6", "--realign-iters", "3 5", "--max-iter-inc",
                     "4", "150", "600", "data/train", "data/lang", "exp/short/mono_ali", "exp/short/tri1"],
                    tiny_recipe)
     return os.path.join(tiny_recipe, "exp", "short", "tri1"), log
@@ -143,11 +162,11 @@ def tiny_gmm(tiny_recipe):
     return run_stages(tiny_recipe, 2, 4)
 
 
-TINY_TRAIN_CONF = os.path.join(ROOT, "tests", "data", "train_tiny.conf")
+TINY_TRAIN_CONF = os.path.join(FIXTURES, "train_tiny.conf")
 
 
 @pytest.fixture(scope="session")
 def tiny_nnet(tiny_gmm):
     """./run.sh stages 5-7 (LSTM and GRU of the default grid, decodes, tables) in the tiny recipe dir, with the
-    short training schedule of tests/data/train_tiny.conf."""
+    short training schedule of tests/fixtures/train_tiny.conf."""
     return run_stages(tiny_gmm, 5, 7, "--train-conf", TINY_TRAIN_CONF)

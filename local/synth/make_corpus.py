@@ -19,7 +19,6 @@ import hashlib
 import json
 import multiprocessing
 import os
-import shlex
 import signal
 import sys
 import time
@@ -32,8 +31,9 @@ import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 
 from local.synth import channel, text, voices  # noqa: E402
-from steps_py.common import InputError, atomic_open, atomic_path, get_logger, open_input, progress, run_main, write_lines  # noqa
-from steps_py.datadir import validate_data_dir, write_data_dir  # noqa: E402
+from steps_py.common import (InputError, atomic_open, atomic_path, get_logger, progress, read_shell_assignments,  # noqa: E402
+                             run_main, write_lines)
+from steps_py.data.datadir import validate_data_dir, write_data_dir  # noqa: E402
 
 log = get_logger("make_corpus")
 
@@ -95,25 +95,15 @@ def read_conf(path, size):
     if size not in SIZES:
         raise InputError(f"--size must be one of {', '.join(SIZES)}")
     raw, sized = {}, {}
-    with open_input(path) as f:
-        for n, line in enumerate(f, 1):
-            try:
-                parts = shlex.split(line, comments=True)
-            except ValueError as e:
-                raise InputError(f"{path}:{n}: {e}") from None
-            if not parts:
-                continue
-            key, eq, value = " ".join(parts).partition("=")
-            if not eq or len(parts) != 1:
-                raise InputError(f"{path}:{n}: expected key=value (quote values with spaces): {line.strip()!r}")
-            base, _, suffix = key.rpartition("_")
-            if suffix in SIZES and base in CONF_TYPES:
-                if suffix == size:
-                    sized[base] = (value, f"{path}:{n}")
-            elif key in CONF_TYPES:
-                raw[key] = (value, f"{path}:{n}")
-            else:
-                raise InputError(f"{path}:{n}: unknown key {key!r}")
+    for n, key, value in read_shell_assignments(path):
+        base, _, suffix = key.rpartition("_")
+        if suffix in SIZES and base in CONF_TYPES:
+            if suffix == size:
+                sized[base] = (value, f"{path}:{n}")
+        elif key in CONF_TYPES:
+            raw[key] = (value, f"{path}:{n}")
+        else:
+            raise InputError(f"{path}:{n}: unknown key {key!r}")
     raw.update(sized)
     missing = [k for k in CONF_TYPES if k not in raw]
     if missing:

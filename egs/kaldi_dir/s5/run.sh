@@ -27,11 +27,11 @@ log() {
 }
 
 . ./path.sh
-[ -x "$KALDI_PY_ROOT/tools/venv/bin/python" ] || { "$KALDI_PY_ROOT/tools/install.sh"; . ./path.sh; }
 . ./cmd.sh
 . ./conf/kaldi_dir.conf
-. ./utils/parse_options.sh
+. ./utils/parse_options.sh   # the command line overrides the conf files
 [ $# -eq 0 ] || { echo "$help_message" >&2; exit 1; }
+[ -x "$KALDI_PY_ROOT/tools/venv/bin/python" ] || { "$KALDI_PY_ROOT/tools/install.sh"; . ./path.sh; }
 
 sets=train
 [ -n "$dev" ] && sets="$sets dev"
@@ -49,15 +49,15 @@ if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
   [ -n "$lm_text" ] && opts+=(--lm-text "$lm_text")
   python local/kaldi_dir_prep.py "${opts[@]}" --unk-word "$unk_word" --upper-case $upper_case \
     --keep-stress $keep_stress data
-  python -m steps_py.prepare_lang --position-dependent-phones $position_dependent_phones --sil-prob $sil_prob \
+  python -m steps_py.lang.prepare_lang --position-dependent-phones $position_dependent_phones --sil-prob $sil_prob \
     data/local/dict "$unk_word" data/local/lang_tmp data/lang
   lm_opts=()
   [ -n "$dev" ] && lm_opts+=(--dev-text data/dev/text)
-  python -m steps_py.train_lm --order $lm_order --prune-threshold $lm_prune_threshold --unk-word "$unk_word" \
+  python -m steps_py.lang.train_lm --order $lm_order --prune-threshold $lm_prune_threshold --unk-word "$unk_word" \
     "${lm_opts[@]+"${lm_opts[@]}"}" data/local/lm_text.txt data/local/dict/lexicon.txt data/local/lm
   for lm in tg tgpr; do
-    python -m steps_py.format_lm data/lang data/local/lm/lm_$lm.arpa.gz data/lang_test_$lm
-    python -m steps_py.validate_lang data/lang_test_$lm
+    python -m steps_py.lang.format_lm data/lang data/local/lm/lm_$lm.arpa.gz data/lang_test_$lm
+    python -m steps_py.lang.validate_lang data/lang_test_$lm
   done
 fi
 

@@ -30,8 +30,6 @@ grid=default            # acoustic models of stages 5-7: conf/nnet/grid_default.
 train_conf=conf/nnet/train.conf   # training schedule and optimizer of the acoustic models
 
 help_message=$(sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//')
-. ./utils/parse_options.sh
-[ $# -eq 0 ] || { echo "$help_message" >&2; exit 1; }
 
 log() {
   local fname=${BASH_SOURCE[1]##*/}
@@ -39,11 +37,13 @@ log() {
 }
 
 . ./path.sh
-"$KALDI_PY_ROOT/tools/install.sh"   # fast when everything is there
-. ./path.sh
 . ./cmd.sh
 . ./conf/lang.conf
 . ./conf/lm.conf
+. ./utils/parse_options.sh   # the command line overrides the conf files
+[ $# -eq 0 ] || { echo "$help_message" >&2; exit 1; }
+"$KALDI_PY_ROOT/tools/install.sh"   # installs what is missing; a second or two when everything is there
+. ./path.sh
 
 sets="train dev eval"
 
@@ -51,20 +51,20 @@ if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
   log "Stage 0: corpus ($corpus_size), dictionary, lang, language models"
   python local/synth/make_corpus.py --config conf/synth.conf --size $corpus_size --seed $seed --nj $nj \
     $corpus_dir data
-  for s in $sets; do python -m steps_py.validate_data_dir --no-feats data/$s; done
+  for s in $sets; do python -m steps_py.data.validate_data_dir --no-feats data/$s; done
   python local/synth/select_lm_text.py --vocab-size $lm_vocab_size data/local/lm_text.txt \
     data/train/text data/dev/text data/eval/text > data/local/lm_text_vocab.txt.tmp
   mv data/local/lm_text_vocab.txt.tmp data/local/lm_text_vocab.txt
-  python -m steps_py.prepare_dict --keep-stress $keep_stress data/local/dict data/local/lm_text_vocab.txt
-  python -m steps_py.prepare_lang --position-dependent-phones $position_dependent_phones --sil-prob $sil_prob \
+  python -m steps_py.lang.prepare_dict --keep-stress $keep_stress data/local/dict data/local/lm_text_vocab.txt
+  python -m steps_py.lang.prepare_lang --position-dependent-phones $position_dependent_phones --sil-prob $sil_prob \
     --num-sil-states $num_sil_states --num-nonsil-states $num_nonsil_states \
     data/local/dict "$oov_word" data/local/lang_tmp data/lang
-  python -m steps_py.train_lm --order $lm_order --prune-threshold $lm_prune_threshold --dev-text data/dev/text \
+  python -m steps_py.lang.train_lm --order $lm_order --prune-threshold $lm_prune_threshold --dev-text data/dev/text \
     --unk-word "$oov_word" data/local/lm_text_vocab.txt data/local/dict/lexicon.txt data/local/lm
   for lm in tg tgpr; do
-    python -m steps_py.format_lm data/lang data/local/lm/lm_$lm.arpa.gz data/lang_test_$lm
+    python -m steps_py.lang.format_lm data/lang data/local/lm/lm_$lm.arpa.gz data/lang_test_$lm
   done
-  python -m steps_py.validate_lang data/lang_test_tgpr
+  python -m steps_py.lang.validate_lang data/lang_test_tgpr
 fi
 
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then

@@ -32,11 +32,11 @@ log() {
 }
 
 . ./path.sh
-[ -x "$KALDI_PY_ROOT/tools/venv/bin/python" ] || { "$KALDI_PY_ROOT/tools/install.sh"; . ./path.sh; }
 . ./cmd.sh
 . ./conf/wsj.conf
-. ./utils/parse_options.sh
+. ./utils/parse_options.sh   # the command line overrides the conf files
 [ $# -eq 0 ] || { echo "$help_message" >&2; exit 1; }
+[ -x "$KALDI_PY_ROOT/tools/venv/bin/python" ] || { "$KALDI_PY_ROOT/tools/install.sh"; . ./path.sh; }
 
 # The rows of a subset's utterances (speakers) in a larger data dir's per-utterance (per-speaker) tables.
 subset_tables() {  # <src-dir> <dst-dir>
@@ -56,12 +56,12 @@ if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
   python local/wsj_data_prep.py "${opts[@]+"${opts[@]}"}" --prune-threshold $lm_prune_threshold \
     --lm-dir-out data/local/lm "$wsj0" "$wsj1" data
   # CMUdict pronunciations for the words of the training transcripts and of the LM (data/local/dict_words.txt)
-  python -m steps_py.prepare_dict --keep-stress $keep_stress data/local/dict data/local/dict_words.txt
-  python -m steps_py.prepare_lang --position-dependent-phones $position_dependent_phones --sil-prob $sil_prob \
+  python -m steps_py.lang.prepare_dict --keep-stress $keep_stress data/local/dict data/local/dict_words.txt
+  python -m steps_py.lang.prepare_lang --position-dependent-phones $position_dependent_phones --sil-prob $sil_prob \
     data/local/dict "$oov_word" data/local/lang_tmp data/lang
   for lm in $lm_suffixes; do
-    python -m steps_py.format_lm data/lang data/local/lm/lm_$lm.arpa.gz data/lang_test_$lm
-    python -m steps_py.validate_lang data/lang_test_$lm
+    python -m steps_py.lang.format_lm data/lang data/local/lm/lm_$lm.arpa.gz data/lang_test_$lm
+    python -m steps_py.lang.validate_lang data/lang_test_$lm
   done
 fi
 
@@ -72,13 +72,13 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   utils/feature_stage.sh --nj $nj $sets
   # train_si84 is the WSJ0 part of train_si284 (Kaldi: its first 7138 utterances): no second extraction.
   if [[ " $sets " == *" train_si284 "* ]] && [ -d data/train_si84 ]; then
-    [ -d data/train_si84_fbank ] || python -m steps_py.copy_data_dir data/train_si84 data/train_si84_fbank
+    [ -d data/train_si84_fbank ] || python -m steps_py.data.copy_data_dir data/train_si84 data/train_si84_fbank
     subset_tables data/train_si284 data/train_si84
     subset_tables data/train_si284_fbank data/train_si84_fbank
-    python -m steps_py.fix_data_dir data/train_si84
-    python -m steps_py.fix_data_dir data/train_si84_fbank
-    python -m steps_py.validate_data_dir data/train_si84
-    python -m steps_py.validate_data_dir data/train_si84_fbank
+    python -m steps_py.data.fix_data_dir data/train_si84
+    python -m steps_py.data.fix_data_dir data/train_si84_fbank
+    python -m steps_py.data.validate_data_dir data/train_si84
+    python -m steps_py.data.validate_data_dir data/train_si84_fbank
   fi
 fi
 

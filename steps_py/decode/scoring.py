@@ -1,0 +1,175 @@
+"""Scoring of decodes, as Kaldi's steps/scoring/score_kaldi_wer.sh and utils/best_wer.sh: integer hypotheses
+<decode-dir>/scoring/<LMWT>_<WIP>.tra against <data-dir>/text, with the filtered words (default: Kaldi's WSJ filter,
+<NOISE> and <SPOKEN_NOISE>) removed from both, into compute-wer's lines:
+
+  %WER 16.42 [ 1352 / 8234, 145 ins, 187 del, 1020 sub ]
+  %SER 56.02 [ 279 / 498 ]
+  Scored 498 sentences, 0 not present in hyp.
+
+and the best of a decode dir's wer files, for RESULTS (the steps: steps_py.decode.score, steps_py.decode.best_wer).
+"""
+import glob
+import os
+import re
+
+import kaldialign
+
+from steps_py.common import InputError, atomic_open, get_logger, write_lines
+from steps_py.data.datadir import c_sorted, read_map
+from steps_py.kaldi.symbols import read_symbol_table
+
+log = get_logger("decode.scoring")
+
+DEFAULT_FILTER_WORDS = "<NOISE>,<SPOKEN_NOISE>"
+TRA_RE = re.compile(r"^(\d+)_(\d+(?:\.\d+)?)\.tra$")
+
+
+def parse_word_list(text):
+    """Words of a comma- or space-separated list (``<NOISE>,<SPOKEN_NOISE>``)."""
+    return [w for w in re.split(r"[,\s]+", text) if w]
+
+
+def filter_words(words, drop):
+    """``words`` without the words in the set ``drop`` (Kaldi's wer_ref_filter / wer_hyp_filter)."""
+    return [w for w in words if w not in drop]
+
+
+def error_counts(refs, hyps):
+    """Edit-distance statistics of hypotheses against references (compute-wer --mode=present).
+
+    ``refs``, ``hyps``: {utt: [words]}. Utterances missing from ``hyps`` are not scored. Returns a dict with
+    ``ins``, ``del``, ``sub``, ``errors``, ``ref_words``, ``sentences``, ``sentence_errors``, ``missing``.
+    """
+    out = dict.fromkeys(("ins", "del", "sub", "errors", "ref_words", "sentences", "sentence_errors", "missing"), 0)
+    for utt, ref in refs.items():
+        if utt not in hyps:
+            out["missing"] += 1
+            continue
+        d = kaldialign.edit_distance(ref, hyps[utt])
+        out["ins"] += d["ins"]
+        out["del"] += d["del"]
+        out["sub"] += d["sub"]
+        out["errors"] += d["total"]
+        out["ref_words"] += len(ref)
+        out["sentences"] += 1
+        out["sentence_errors"] += d["total"] > 0
+    return out
+
+
+def wer_lines(c):
+    """compute-wer's output lines for the counts of ``error_counts``."""
+    wer = 100.0 * c["errors"] / c["ref_words"] if c["ref_words"] else (0.0 if c["errors"] == 0 else float("inf"))
+    ser = 100.0 * c["sentence_errors"] / c["sentences"] if c["sentences"] else 0.0
+    return [f"%WER {wer:.2f} [ {c['errors']} / {c['ref_words']}, {c['ins']} ins, {c['del']} del, {c['sub']} sub ]",
+            f"%SER {ser:.2f} [ {c['sentence_errors']} / {c['sentences']} ]",
+            f"Scored {c['sentences']} sentences, {c['missing']} not present in hyp."]
+
+
+def read_tra(path, id2word):
+    """{utt: [words]} from an integer transcription file (``utt id id ...``; an utterance may have no words)."""
+    out = {}
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            fields = line.split()
+            if not fields:
+                raise InputError(f"{path}:{n}: empty line")
+            try:
+                out[fields[0]] = [id2word[int(i)] for i in fields[1:]]
+            except (KeyError, ValueError):
+                raise InputError(f"{path}:{n}: word id not in words.txt: {line.strip()!r}") from None
+    return out
+
+
+def tra_files(decode_dir):
+    """{(lmwt, wip string): path} of <decode-dir>/scoring/<LMWT>_<WIP>.tra."""
+    out = {}
+    for path in glob.glob(os.path.join(decode_dir, "scoring", "*.tra")):
+        m = TRA_RE.match(os.path.basename(path))
+        if m:
+            out[(int(m.group(1)), m.group(2))] = path
+    return out
+
+
+def parse_wer_file(path):
+    """(wer %, the %WER line) of a wer_* file, or None if it has no %WER line."""
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("%WER"):
+                return float(line.split()[1]), line.strip()
+    return None
+
+
+def best_wer_line(paths):
+    """utils/best_wer.sh: the %WER line with the lowest WER followed by its file name (ties: first in C order)."""
+    best = None
+    for path in c_sorted(paths):
+        parsed = parse_wer_file(path)
+        if parsed and (best is None or parsed[0] < best[0]):
+            best = (parsed[0], f"{parsed[1]} {path}")
+    return None if best is None else best[1]
+
+
+def score(data_dir, graph_dir, decode_dir, drop_words=tuple(parse_word_list(DEFAULT_FILTER_WORDS))):
+    """Writes <decode-dir>/wer_<LMWT>_<WIP> for every .tra of <decode-dir>/scoring, the filtered references and
+    hypotheses in <decode-dir>/scoring_kaldi/ and its best_wer; returns the best_wer line."""
+    text_path = os.path.join(data_dir, "text")
+    words_path = os.path.join(graph_dir, "words.txt")
+    for f in (text_path, words_path):
+        if not os.path.exists(f):
+            raise InputError(f"no such file {f}")
+    tras = tra_files(decode_dir)
+    if not tras:
+        raise InputError(f"no <LMWT>_<WIP>.tra files in {decode_dir}/scoring")
+    drop = set(drop_words)
+    refs = {u: filter_words(t.split(), drop) for u, t in read_map(text_path, allow_empty_value=True).items()}
+    sdir = os.path.join(decode_dir, "scoring_kaldi")
+    write_lines(os.path.join(sdir, "test_filt.txt"), [f"{u} {' '.join(refs[u])}".rstrip() for u in c_sorted(refs)])
+    id2word = read_symbol_table(words_path, by_id=True)
+    wer_paths = []
+    for (lmwt, wip), path in sorted(tras.items(), key=lambda kv: (float(kv[0][1]), kv[0][0])):
+        hyps = {u: filter_words(ws, drop) for u, ws in read_tra(path, id2word).items()}
+        extra = set(hyps) - set(refs)
+        if extra:
+            raise InputError(f"{path}: {len(extra)} utterances not in {text_path}, e.g. {sorted(extra)[0]}")
+        write_lines(os.path.join(sdir, f"penalty_{wip}", f"{lmwt}.txt"),
+                    [f"{u} {' '.join(hyps[u])}".rstrip() for u in c_sorted(hyps)])
+        counts = error_counts(refs, hyps)
+        wer_path = os.path.join(decode_dir, f"wer_{lmwt}_{wip}")
+        write_lines(wer_path, wer_lines(counts))
+        wer_paths.append(wer_path)
+        if counts["missing"]:
+            log.warning(f"{path}: {counts['missing']} of {len(refs)} utterances have no hypothesis")
+    best = best_wer_line(wer_paths)
+    with atomic_open(os.path.join(sdir, "best_wer")) as f:
+        f.write(best + "\n")
+    log.info(best)
+    return best
+
+
+def best_for_dir(decode_dir):
+    """The best_wer line of a decode dir's wer_* files (InputError if it has none)."""
+    paths = [p for p in glob.glob(os.path.join(decode_dir, "wer_*")) if os.path.isfile(p)]
+    line = best_wer_line(paths) if paths else None
+    if line is None:
+        raise InputError(f"no wer_* files with a %WER line in {decode_dir}")
+    return line
+
+
+def _line_dir(line):
+    """The decode dir a %WER line names (by its wer file)."""
+    return os.path.normpath(os.path.dirname(line.split()[-1]))
+
+
+def append_results(results_path, lines):
+    """Adds ``lines`` to ``results_path``, replacing lines whose wer file lies in the same decode dir."""
+    new_dirs = {_line_dir(line) for line in lines}
+    kept = []
+    if os.path.exists(results_path):
+        with open(results_path, encoding="utf-8") as f:
+            for old in f.read().splitlines():
+                if old.startswith("%WER") and _line_dir(old) in new_dirs:
+                    continue
+                kept.append(old)
+    with atomic_open(results_path) as f:
+        for line in kept + list(lines):
+            f.write(line + "\n")

@@ -1,0 +1,314 @@
+"""Usage: python -m steps_py.memvis.report [options] <extract-dir> <memvis-dir> <out-html>
+
+Writes one self-contained HTML page about the memory of a recurrent acoustic model:
+  1. the figures of every analysis found in <memvis-dir>/<analysis>/ (*.png, or *.svg when there is no PNG of the
+     same name) with the numbers of its numbers.json (its "summary" object, if any, shown first as key numbers);
+  2. the findings table of findings.json (steps_py.memvis.findings: claims {id, paper, measured, holds, how}), if
+     there is one;
+  3. an interactive explorer (plain JS on <canvas>): pick an utterance, a layer, a quantity (c, h, gates) and units;
+     heat map units x frames aligned with the Fbank spectrogram and the phone tier (words listed per utterance);
+     values on hover; for one unit its per-phone box plots, for one phone the units that respond most.
+
+The page opens from disk: no server, no network, no external library. Cell values are stored as small integer
+codes (linear, or logarithmic for wide-range quantities such as LSTM cells), delta-coded along time and deflated; the
+browser inflates them with its built-in DecompressionStream. Per-phone quartiles and unit rankings are computed
+here from all extracted utterances (or an evenly strided subset of --stats-max-frames frames).
+
+Options:
+  --utts N               utterances shipped to the explorer (first N of the extraction, default 20)
+  --max-frames N         frames shipped per utterance (longer ones are cut, default 1000 = 10 s)
+  --layers LIST          comma list of 1-based layers to ship (default all)
+  --quantities LIST      comma list of quantities to ship (default all of the extraction, e.g. c,h,i,f,o)
+  --stats-max-frames N   frames used for the per-phone statistics (default 200000)
+  --top-units N          units ranked per phone (default 20)
+  --bits N               bits per shipped value, 2..8 (default 6: 63 levels for bounded quantities, about 6 %
+                         relative error for log-coded LSTM cells; 8 bits make the page about 1.5 times larger)
+  --title TEXT           page title
+  --findings FILE        findings.json to show (default: <memvis-dir>/findings.json or <memvis-dir>/*/findings.json)
+Self-test: open <out-html>#selftest; the page exercises its explorer and writes the outcome into
+<div id="selftest-result"> (tests/memvis/test_memvis_report.py runs it in headless Chromium).
+"""
+import argparse
+import base64
+import datetime
+import html
+import json
+import math
+import os
+
+from steps_py.common import InputError, atomic_open, get_logger, read_json, run_main
+from steps_py.memvis.data import Extraction
+from steps_py.memvis.report_data import explorer_data
+
+logger = get_logger("memvis.report")
+
+ASSET_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Analyses and findings from <memvis-dir>
+
+def flatten_numbers(obj, prefix="", max_list=8):
+    """A numbers.json object -> rows (key, text): nested dicts joined with '.', short lists shown inline, long lists
+    summarised as their length, min and max, numbers with 4 significant digits."""
+    rows = []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            rows += flatten_numbers(v, f"{prefix}.{k}" if prefix else str(k), max_list)
+    elif isinstance(obj, list) and obj and all(isinstance(x, dict) for x in obj) and len(obj) <= max_list:
+        for i, v in enumerate(obj):
+            rows += flatten_numbers(v, f"{prefix}[{i}]", max_list)
+    elif isinstance(obj, list):
+        nums = [x for x in obj if isinstance(x, (int, float)) and not isinstance(x, bool)]
+        if len(obj) <= max_list and all(not isinstance(x, (list, dict)) for x in obj):
+            rows.append((prefix, "[" + ", ".join(format_value(x) for x in obj) + "]"))
+        elif nums and len(nums) == len(obj):
+            rows.append((prefix, f"{len(obj)} values, min {format_value(min(nums))}, max {format_value(max(nums))}"))
+        else:
+            rows.append((prefix, f"list of {len(obj)} items"))
+    else:
+        rows.append((prefix, format_value(obj)))
+    return rows
+
+
+def key_numbers(numbers, limit=12):
+    """The rows of a numbers.json object worth showing at once: the rows of its "summary" object if it has one,
+    else the first ``limit`` measurements (floating-point numbers below the top level, where the settings live)
+    -> rows (key, text)."""
+    if isinstance(numbers, dict) and isinstance(numbers.get("summary"), dict):
+        return flatten_numbers(numbers["summary"])
+    rows = []
+
+    def walk(obj, path, depth):
+        if isinstance(obj, dict):
+            for k, v in obj.items():
+                walk(v, f"{path}.{k}" if path else str(k), depth + 1)
+        elif isinstance(obj, list) and len(obj) <= 8 and all(isinstance(x, dict) for x in obj):
+            for i, v in enumerate(obj):
+                walk(v, f"{path}[{i}]", depth + 1)
+        elif isinstance(obj, float) and depth > 1:
+            rows.append((path, format_value(obj)))
+
+    walk(numbers, "", 0)
+    return rows[:limit]
+
+
+def format_value(x):
+    """A scalar as short text: floats with 4 significant digits, booleans as yes/no, None as n/a."""
+    if x is None:
+        return "n/a"
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, float):
+        return "nan" if math.isnan(x) else f"{x:.4g}"
+    return str(x)
+
+
+def collect_analyses(memvis_dir):
+    """Every subdirectory of memvis_dir holding figures or numbers.json ->
+    list of {name, figures: [{name, mime, data (base64)}], numbers: [(key, text)], key_numbers: [(key, text)]}
+    sorted by name."""
+    analyses = []
+    if not os.path.isdir(memvis_dir):
+        raise InputError(f"no such directory {memvis_dir}")
+    for name in sorted(os.listdir(memvis_dir)):
+        d = os.path.join(memvis_dir, name)
+        if not os.path.isdir(d):
+            continue
+        files = sorted(os.listdir(d))
+        stems_png = {f[:-4] for f in files if f.endswith(".png")}
+        figures = []
+        for f in files:
+            if f.endswith(".png") or (f.endswith(".svg") and f[:-4] not in stems_png):
+                mime = "image/png" if f.endswith(".png") else "image/svg+xml"
+                with open(os.path.join(d, f), "rb") as fh:
+                    figures.append({"name": f, "mime": mime, "data": base64.b64encode(fh.read()).decode("ascii")})
+        numbers_path = os.path.join(d, "numbers.json")
+        obj = read_json(numbers_path) if os.path.isfile(numbers_path) else {}
+        numbers, key = flatten_numbers(obj), key_numbers(obj)
+        if figures or numbers:
+            analyses.append({"name": name, "figures": figures, "numbers": numbers, "key_numbers": key})
+    return analyses
+
+
+def find_findings(memvis_dir, path=None):
+    """(path, claims) of findings.json: ``path`` if given, else the first of memvis_dir/findings.json and
+    memvis_dir/*/findings.json; (None, []) when there is none.
+
+    The file holds a list of {claim (or id), paper, measured, holds[, how]} or an object with such a list under
+    "claims" (as steps_py.memvis.findings writes it)."""
+    if path is not None and not os.path.isfile(path):
+        raise InputError(f"no such file {path}")
+    candidates = [path] if path else [os.path.join(memvis_dir, "findings.json")]
+    if not path and os.path.isdir(memvis_dir):
+        candidates += [os.path.join(memvis_dir, d, "findings.json") for d in sorted(os.listdir(memvis_dir))]
+    for path in candidates:
+        if os.path.isfile(path):
+            obj = read_json(path)
+            claims = obj.get("claims", obj.get("findings")) if isinstance(obj, dict) else obj
+            if not isinstance(claims, list) or not all(isinstance(c, dict) for c in claims):
+                raise InputError(f"{path}: expected a list of {{claim, paper, measured, holds}} objects")
+            return path, claims
+    return None, []
+
+
+def parse_list(text, what):
+    """'c,h' -> ['c', 'h']; None -> None."""
+    if text is None:
+        return None
+    items = [x.strip() for x in text.split(",") if x.strip()]
+    if not items:
+        raise InputError(f"empty --{what}")
+    return items
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# HTML
+
+def script_json(obj):
+    """JSON text safe inside <script type="application/json"> (no '</' sequence)."""
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
+
+
+def numbers_table(rows, heading):
+    e = html.escape
+    body = "".join(f"<tr><td>{e(k)}</td><td>{e(v)}</td></tr>" for k, v in rows)
+    return f'<table class="numbers"><tr><th>{e(heading)}</th><th>value</th></tr>{body}</table>'
+
+
+def analyses_html(analyses):
+    """The figures-and-numbers section."""
+    e = html.escape
+    if not analyses:
+        return "<p>No analyses found.</p>"
+    parts = []
+    for a in analyses:
+        parts.append(f'<section class="analysis" id="analysis-{e(a["name"])}"><h3>{e(a["name"])}</h3>')
+        for fig in a["figures"]:
+            parts.append(f'<figure><img alt="{e(fig["name"])}" src="data:{fig["mime"]};base64,{fig["data"]}">'
+                         f'<figcaption>{e(fig["name"])}</figcaption></figure>')
+        if a["key_numbers"] and len(a["numbers"]) > 25:
+            parts.append(numbers_table(a["key_numbers"], "key numbers"))
+        if a["numbers"]:
+            table = numbers_table(a["numbers"], "numbers.json")
+            if len(a["numbers"]) > 25:
+                summary = f"all of numbers.json ({len(a['numbers'])} entries)"
+                table = f"<details><summary>{summary}</summary>{table}</details>"
+            parts.append(table)
+        parts.append("</section>")
+    return "\n".join(parts)
+
+
+def cell_text(x):
+    """A findings cell as text: strings as they are, scalars with format_value, anything else as compact JSON."""
+    if isinstance(x, str):
+        return x
+    if x is None or isinstance(x, (bool, int, float)):
+        return format_value(x)
+    return json.dumps(x, separators=(", ", ": "))
+
+
+def findings_html(path, claims):
+    """The findings table: claim (its text, else its id), what the paper says, what we measured, whether it holds
+    (true / false; anything else, e.g. "not measured", shown as it is) and how it was measured when given."""
+    e = html.escape
+    if not claims:
+        return "<p>No findings.json found.</p>"
+    with_how = any("how" in c for c in claims)
+    rows = []
+    for c in claims:
+        holds = c.get("holds")
+        cls, word = {True: ("holds", "yes"), False: ("fails", "no")}.get(holds, ("unknown", cell_text(holds)))
+        cells = [c.get("claim", c.get("id", "")), c.get("paper", ""), c.get("measured", "")]
+        tds = "".join(f"<td>{e(cell_text(x))}</td>" for x in cells) + f'<td class="{cls}">{e(word)}</td>'
+        if with_how:
+            tds += f'<td class="how">{e(cell_text(c.get("how", "")))}</td>'
+        rows.append(f"<tr>{tds}</tr>")
+    head = "<tr><th>claim</th><th>paper</th><th>measured</th><th>holds</th>" + \
+        ("<th>how</th>" if with_how else "") + "</tr>"
+    return f'<p class="source">{e(path)}</p><table id="findings">{head}{"".join(rows)}</table>'
+
+
+def read_asset(name):
+    with open(os.path.join(ASSET_DIR, name), encoding="utf-8") as f:
+        return f.read()
+
+
+def render_html(title, analyses, findings, data, sources):
+    """The whole page as text. ``findings`` = (path, claims); ``sources`` = (extract_dir, memvis_dir)."""
+    e = html.escape
+    js = read_asset("report.js")
+    css = read_asset("report.css")
+    assert "</script" not in js.lower() and "</style" not in css.lower()  # they are inlined as they are
+    data_json = script_json(data)
+    made = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>{e(title)}</title>
+<style>
+{css}
+</style></head>
+<body>
+<h1>{e(title)}</h1>
+<p class="source">extraction {e(sources[0])}; analyses {e(sources[1])}; written {made};
+explorer data {len(data_json) / 1e6:.1f} MB</p>
+<nav><a href="#analyses">Analyses</a> <a href="#findings-section">Findings</a> <a href="#explorer">Explorer</a></nav>
+<h2 id="analyses">Analyses</h2>
+{analyses_html(analyses)}
+<h2 id="findings-section">Findings</h2>
+{findings_html(*findings)}
+<h2 id="explorer">Explorer</h2>
+<div id="explorer-root"><p id="explorer-status">Loading the explorer needs JavaScript.</p></div>
+<div id="selftest-result"></div>
+<script type="application/json" id="memvis-data">{data_json}</script>
+<script>
+{js}
+</script>
+</body></html>
+"""
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("--utts", type=int, default=20)
+    parser.add_argument("--max-frames", type=int, default=1000)
+    parser.add_argument("--layers")
+    parser.add_argument("--quantities")
+    parser.add_argument("--stats-max-frames", type=int, default=200000)
+    parser.add_argument("--top-units", type=int, default=20)
+    parser.add_argument("--bits", type=int, default=6)
+    parser.add_argument("--title")
+    parser.add_argument("--findings")
+    parser.add_argument("extract_dir")
+    parser.add_argument("memvis_dir")
+    parser.add_argument("out_html")
+    args = parser.parse_args()
+    if args.utts < 1 or args.max_frames < 1 or args.stats_max_frames < 1 or args.top_units < 1:
+        raise InputError("--utts, --max-frames, --stats-max-frames and --top-units must be positive")
+
+    ext = Extraction.load(args.extract_dir)
+    layers = parse_list(args.layers, "layers")
+    try:
+        layers = [int(k) for k in layers] if layers else None
+    except ValueError:
+        raise InputError(f"--layers: expected a comma list of integers, got {args.layers!r}") from None
+    data = explorer_data(ext, args.utts, args.max_frames, layers, parse_list(args.quantities, "quantities"),
+                         args.stats_max_frames, args.top_units, args.bits)
+    analyses = collect_analyses(args.memvis_dir)
+    findings = find_findings(args.memvis_dir, args.findings)
+    title = args.title or f"Memory of {data['cell'] or 'the model'}: {os.path.normpath(args.extract_dir)}"
+    page = render_html(title, analyses, findings, data, (args.extract_dir, args.memvis_dir))
+    with atomic_open(args.out_html, "w", encoding="utf-8") as f:
+        f.write(page)
+    logger.info(f"wrote {args.out_html}: {len(page.encode()) / 1e6:.2f} MB; {len(analyses)} analyses, "
+                f"{len(findings[1])} findings, {len(data['utts'])} utterances x {len(data['layers'])} layers x "
+                f"{len(data['quantities'])} quantities x {data['cell_dim']} units; statistics over "
+                f"{data['stats']['frames']} of {data['stats']['frames_extracted']} frames")
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)

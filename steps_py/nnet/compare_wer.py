@@ -1,0 +1,258 @@
+"""Usage: python -m steps_py.nnet.compare_wer [options] <system-dir>...
+
+The equivalent of Kaldi's local/chain/compare_wer.sh for the recurrent systems: one column per system dir
+(exp/nnet/<name>), one row per quantity:
+
+  # System                 lstm_2l   gru_2l
+  # WER dev (tgpr)           12.34    13.01     best %WER of <sys>/decode_tgpr_dev/wer_* (as utils/best_wer.sh)
+  # WER eval (tgpr)          14.10    14.88     same for decode_tgpr_eval
+  # Final train CE          1.2340   1.3010     from <sys>/train_summary.json (written by steps_py.nnet.train):
+  # Final valid CE          1.4560   1.5020       final_train_ce, final_valid_ce (cross-entropy per frame, nats),
+  # Final valid frame acc   0.6120   0.5980       final_valid_acc (fraction of frames), num_params
+  # Num params               1.23M    0.95M
+
+A missing value prints as "-". A directory with no nnet.conf but with system dirs below it (exp/nnet) stands for
+all of them.
+
+--tables paper groups the systems by their nnet.conf (cell, num_layers, lazy, residual) into the analogues of
+Tang et al. (2017): Table 1 (LSTM and GRU rows x 1/2/4/6 layers, no lazy update, no residual), Table 2 (LSTM with
+and without the lazy cell update, by layers), Table 3 (residual LSTM/GRU at 4 and 6 layers against plain ones),
+Baselines (vanilla RNN and DNN with their parameter counts), each cell "dev / eval" WER, and the GMM line from
+--gmm-dir (default: exp/tri2b next to exp/nnet) as the reference. --json FILE also writes every number.
+
+e.g.: python -m steps_py.nnet.compare_wer exp/nnet/lstm_2l exp/nnet/gru_2l
+      python -m steps_py.nnet.compare_wer --tables paper --json exp/nnet/compare.json exp/nnet
+"""
+import argparse
+import os
+
+from steps_py.common import InputError, get_logger, read_json, run_main, write_json
+from steps_py.decode.scoring import best_for_dir
+from steps_py.nnet.config import NnetConfig
+
+log = get_logger("nnet.compare_wer")
+
+SETS = ("dev", "eval")
+LAYER_COLUMNS = (1, 2, 4, 6)          # Tang et al. 2017, Table 1
+RESIDUAL_COLUMNS = (4, 6)             # Table 3
+MISSING = "-"
+
+
+# ---------------------------------------------------------------------------------------------- reading
+def decode_wer(system_dir, data_set, lm="tgpr"):
+    """(best %WER, its best_wer line) of <system-dir>/decode_<lm>_<set>, or (None, None) if it has no wer files."""
+    d = os.path.join(system_dir, f"decode_{lm}_{data_set}")
+    if not os.path.isdir(d):
+        return None, None
+    try:
+        line = best_for_dir(d)
+    except InputError:
+        return None, None
+    return float(line.split()[1]), line
+
+
+def read_summary(system_dir):
+    """<system-dir>/train_summary.json as a dict ({} if absent; an unreadable file is an InputError)."""
+    path = os.path.join(system_dir, "train_summary.json")
+    if not os.path.exists(path):
+        return {}
+    out = read_json(path)
+    if not isinstance(out, dict):
+        raise InputError(f"{path}: expected a JSON object")
+    return out
+
+
+def read_system(system_dir, lm="tgpr"):
+    """Everything compare_wer shows of one system: a dict with name, wer_<set>, wer_line_<set>, the summary keys,
+    and conf (the NnetConfig of nnet.conf, None if absent)."""
+    out = {"name": os.path.basename(os.path.normpath(system_dir)), "dir": system_dir}
+    for s in SETS:
+        out[f"wer_{s}"], out[f"wer_line_{s}"] = decode_wer(system_dir, s, lm)
+    summary = read_summary(system_dir)
+    for key in ("final_train_ce", "final_valid_ce", "final_valid_acc", "num_params", "train_seconds", "epochs"):
+        out[key] = summary.get(key)
+    conf = os.path.join(system_dir, "nnet.conf")
+    out["conf"] = NnetConfig.from_file(conf) if os.path.exists(conf) else None
+    return out
+
+
+def expand_system_dirs(dirs):
+    """System dirs: each argument itself, or (no nnet.conf / decode dir / summary in it) its subdirs that are."""
+    def is_system(d):
+        return any(os.path.exists(os.path.join(d, f)) for f in ("nnet.conf", "train_summary.json", "final.pt")) \
+            or any(n.startswith("decode_") for n in os.listdir(d))
+    out = []
+    for d in dirs:
+        if not os.path.isdir(d):
+            raise InputError(f"no such directory {d}")
+        if is_system(d):
+            out.append(d)
+            continue
+        subs = sorted(os.path.join(d, n) for n in os.listdir(d) if os.path.isdir(os.path.join(d, n)))
+        found = [s for s in subs if is_system(s)]
+        if not found:
+            raise InputError(f"{d}: neither a system dir (nnet.conf, train_summary.json, decode_*) nor a dir of them")
+        out.extend(found)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- formatting
+def fmt(value, kind):
+    if value is None:
+        return MISSING
+    if kind == "wer":
+        return f"{value:.2f}"
+    if kind == "ce":
+        return f"{value:.4f}"
+    if kind == "acc":
+        return f"{value:.4f}"
+    if kind == "params":
+        return f"{value / 1e6:.2f}M" if value >= 1e5 else str(int(value))
+    return str(value)
+
+
+ROWS = [("# WER dev (tgpr)", "wer_dev", "wer"), ("# WER eval (tgpr)", "wer_eval", "wer"),
+        ("# Final train CE", "final_train_ce", "ce"), ("# Final valid CE", "final_valid_ce", "ce"),
+        ("# Final valid frame acc", "final_valid_acc", "acc"), ("# Num params", "num_params", "params")]
+
+
+def compare_table(systems):
+    """compare_wer.sh's table: lines of a header row and one row per quantity, one column per system."""
+    width = max([len(s["name"]) for s in systems] + [8]) + 2
+    label_width = max(len(r[0]) for r in ROWS) + 1
+    lines = ["# System".ljust(label_width) + "".join(s["name"].rjust(width) for s in systems)]
+    for label, key, kind in ROWS:
+        lines.append(label.ljust(label_width) + "".join(fmt(s[key], kind).rjust(width) for s in systems))
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------- paper tables
+def _conf(s):
+    """(cell, num_layers, lazy, residual) of a system's model."""
+    c = s["conf"]
+    return c.cell, c.num_layers, c.lazy, c.residual
+
+
+def _pick(systems, pred, what):
+    """The first system (by name) that satisfies pred; others that also do are logged."""
+    found = sorted((s for s in systems if s["conf"] and pred(*_conf(s))), key=lambda s: s["name"])
+    if len(found) > 1:
+        log.warning(f"{what}: {len(found)} systems fit ({', '.join(s['name'] for s in found)}); "
+                    f"showing {found[0]['name']}")
+    return found[0] if found else None
+
+
+def _cell(s):
+    """{"system", "dev", "eval"} of one table cell (None where no system fits)."""
+    if s is None:
+        return None
+    return {"system": s["name"], "dev": s["wer_dev"], "eval": s["wer_eval"]}
+
+
+def paper_tables(systems, gmm=None):
+    """The analogues of Tang et al. 2017 Tables 1-3 and the baselines: a dict of tables, each
+    {"title", "columns" (layer counts), "rows": [(label, [cell per column])]} or, for baselines, rows of
+    (label, cell with num_params and num_layers)."""
+    t1 = {"title": "Table 1: LSTM and GRU, WER dev / eval by number of layers (no lazy update, no residual)",
+          "columns": list(LAYER_COLUMNS), "rows": []}
+    for cell in ("lstm", "gru"):
+        t1["rows"].append((cell.upper(), [_cell(_pick(
+            systems, lambda c, n, lz, r, cell=cell, L=L: c == cell and n == L and lz == "none" and not r,
+            f"table 1 {cell} {L} layers")) for L in LAYER_COLUMNS]))
+    lazy_values = sorted({_conf(s)[2] for s in systems if s["conf"] and _conf(s)[0] == "lstm"} - {"none"})
+    t2 = {"title": "Table 2: LSTM with the lazy cell update vs normal, WER dev / eval by number of layers",
+          "columns": list(LAYER_COLUMNS), "rows": []}
+    t2["rows"].append(("LSTM", [_cell(_pick(
+        systems, lambda c, n, lz, r, L=L: c == "lstm" and n == L and lz == "none" and not r,
+        f"table 2 lstm {L} layers")) for L in LAYER_COLUMNS]))
+    for value in lazy_values or ["last"]:
+        t2["rows"].append((f"LSTM lazy={value}", [_cell(_pick(
+            systems, lambda c, n, lz, r, L=L, v=value: c == "lstm" and n == L and lz == v and not r,
+            f"table 2 lstm lazy={value} {L} layers")) for L in LAYER_COLUMNS]))
+    t3 = {"title": "Table 3: residual connections, WER dev / eval by number of layers",
+          "columns": list(RESIDUAL_COLUMNS), "rows": []}
+    for cell in ("lstm", "gru"):
+        for res in (False, True):
+            t3["rows"].append((cell.upper() + (" residual" if res else ""), [_cell(_pick(
+                systems, lambda c, n, lz, r, cell=cell, L=L, res=res: c == cell and n == L and lz == "none"
+                and r == res, f"table 3 {cell} residual={res} {L} layers")) for L in RESIDUAL_COLUMNS]))
+    base = {"title": "Baselines: vanilla RNN and DNN (WER dev / eval, parameters)", "rows": []}
+    for s in sorted(systems, key=lambda s: s["name"]):
+        if s["conf"] and _conf(s)[0] in ("rnn", "dnn"):
+            cell = _cell(s)
+            cell.update(num_params=s["num_params"], num_layers=_conf(s)[1])
+            base["rows"].append((f"{_conf(s)[0].upper()} {_conf(s)[1]}l", cell))
+    if gmm is not None:
+        base["rows"].append(("GMM " + gmm["name"], {"system": gmm["name"], "dev": gmm["wer_dev"],
+                                                    "eval": gmm["wer_eval"], "num_params": None,
+                                                    "num_layers": None}))
+    return {"table1": t1, "table2": t2, "table3": t3, "baselines": base}
+
+
+def _dev_eval(cell):
+    if cell is None:
+        return MISSING
+    return f"{fmt(cell['dev'], 'wer')} / {fmt(cell['eval'], 'wer')}"
+
+
+def format_paper_tables(tables):
+    lines = []
+    for key in ("table1", "table2", "table3"):
+        t = tables[key]
+        label_width = max(len(r[0]) for r in t["rows"]) + 2
+        col_width = max([len(_dev_eval(c)) for _, cells in t["rows"] for c in cells] + [13]) + 2
+        lines += [f"# {t['title']}",
+                  "# " + "".ljust(label_width) + "".join(f"{n} layer{'s' if n > 1 else ''}".rjust(col_width)
+                                                        for n in t["columns"])]
+        for label, cells in t["rows"]:
+            lines.append("# " + label.ljust(label_width) + "".join(_dev_eval(c).rjust(col_width) for c in cells))
+        lines.append("")
+    t = tables["baselines"]
+    lines.append(f"# {t['title']}")
+    if not t["rows"]:
+        lines.append("# (no rnn/dnn systems, no GMM decode dirs)")
+    for label, cell in t["rows"]:
+        params = fmt(cell["num_params"], "params")
+        lines.append(f"# {label:<16} {cell['system']:<16} {_dev_eval(cell):>17}   params {params}")
+    return lines
+
+
+def find_gmm_dir(system_dirs, gmm_dir):
+    """--gmm-dir, or exp/tri2b next to the exp/nnet holding the systems (None if it has no decode dirs)."""
+    if gmm_dir:
+        return gmm_dir
+    parent = os.path.dirname(os.path.normpath(system_dirs[0])) if system_dirs else ""
+    cand = os.path.join(os.path.dirname(parent), "tri2b")
+    return cand if os.path.isdir(cand) else None
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--tables", choices=["paper"], help="also print the paper's tables (see above)")
+    p.add_argument("--gmm-dir", help="GMM system shown as the reference line of --tables paper "
+                                     "(default: exp/tri2b next to exp/nnet, when it exists)")
+    p.add_argument("--lm", default="tgpr", help="LM of the decode dirs: decode_<lm>_<set> (default: tgpr)")
+    p.add_argument("--json", metavar="FILE", help="also write every number to FILE (JSON)")
+    p.add_argument("dirs", nargs="+", help="system dirs (exp/nnet/<name>) or dirs holding them (exp/nnet)")
+    a = p.parse_args()
+    system_dirs = expand_system_dirs(a.dirs)
+    systems = [read_system(d, a.lm) for d in system_dirs]
+    lines = compare_table(systems)
+    out = {"systems": {s["name"]: dict(s, conf=s["conf"] and s["conf"].to_dict()) for s in systems}}
+    if a.tables == "paper":
+        gmm_dir = find_gmm_dir(system_dirs, a.gmm_dir)
+        gmm = read_system(gmm_dir, a.lm) if gmm_dir else None
+        if gmm_dir and gmm["wer_dev"] is None and gmm["wer_eval"] is None:
+            log.warning(f"{gmm_dir}: no decode_{a.lm}_{{dev,eval}} with wer files; no GMM line")
+            gmm = None
+        tables = paper_tables(systems, gmm)
+        lines += [""] + format_paper_tables(tables)
+        out["tables"] = tables
+        out["gmm"] = gmm
+    print("\n".join(lines))
+    if a.json:
+        write_json(a.json, out)
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,56 @@
+"""Data-dir validation and repair on small hand-written dirs."""
+import os
+
+import pytest
+
+from steps_py.common import InputError
+from steps_py.data.datadir import fix_data_dir, read_map, validate_data_dir, write_data_dir
+
+
+def make_dir(d):
+    utts = {"spk1-a": "spk1", "spk1-b": "spk1", "spk2-a": "spk2"}
+    write_data_dir(str(d), wav_scp={u: f"/x/{u}.wav" for u in utts}, text={u: "HELLO WORLD" for u in utts},
+                   utt2spk=utts, spk2gender={"spk1": "m", "spk2": "f"})
+    return str(d)
+
+
+def test_valid_dir_passes(tmp_path):
+    d = make_dir(tmp_path / "d")
+    assert validate_data_dir(d, no_feats=True) == 3
+    assert read_map(os.path.join(d, "spk2utt")) == {"spk1": "spk1-a spk1-b", "spk2": "spk2-a"}
+
+
+def test_unsorted_file_names_file_and_line(tmp_path):
+    d = make_dir(tmp_path / "d")
+    lines = open(os.path.join(d, "text")).readlines()
+    open(os.path.join(d, "text"), "w").writelines([lines[1], lines[0], lines[2]])
+    with pytest.raises(InputError, match=r"text:2: key 'spk1-a' is out of order"):
+        validate_data_dir(d, no_feats=True)
+
+
+def test_missing_utterance_is_named(tmp_path):
+    d = make_dir(tmp_path / "d")
+    lines = open(os.path.join(d, "wav.scp")).readlines()
+    open(os.path.join(d, "wav.scp"), "w").writelines(lines[:2])
+    with pytest.raises(InputError, match=r"wav.scp: 1 utterance\(s\) of utt2spk missing \(first: spk2-a\)"):
+        validate_data_dir(d, no_feats=True)
+
+
+def test_required_file_and_bad_gender(tmp_path):
+    d = make_dir(tmp_path / "d")
+    with pytest.raises(InputError, match="no such file feats.scp"):
+        validate_data_dir(d)
+    open(os.path.join(d, "spk2gender"), "w").write("spk1 m\nspk2 x\n")
+    with pytest.raises(InputError, match=r"spk2gender:2: gender must be m or f"):
+        validate_data_dir(d, no_feats=True)
+
+
+def test_fix_keeps_common_utterances_and_logs_drops(tmp_path, caplog):
+    d = make_dir(tmp_path / "d")
+    lines = open(os.path.join(d, "text")).readlines()
+    open(os.path.join(d, "text"), "w").writelines([lines[2], lines[0]])  # unsorted, spk1-b missing
+    assert fix_data_dir(d) == 2
+    assert "dropped 1 utterance(s)" in caplog.text
+    assert validate_data_dir(d, no_feats=True) == 2
+    assert read_map(os.path.join(d, "spk2utt")) == {"spk1": "spk1-a", "spk2": "spk2-a"}
+    assert os.path.exists(os.path.join(d, ".backup", "text"))

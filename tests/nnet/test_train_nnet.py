@@ -1,0 +1,115 @@
+"""steps_py.nnet.train and decode_nnet on the tiny corpus with a small LSTM: resume after a kill gives the same
+model, parallel jobs (torch.distributed) train and average, divergence stops with an error, the log-likelihoods
+written for Kaldi's latgen-faster-mapped are those the decoder used."""
+import json
+import os
+import shutil
+
+import kaldiio
+import numpy as np
+import pytest
+import torch
+
+from conftest import FIXTURES, ROOT, run_step
+
+NNET_CONF = os.path.join(FIXTURES, "nnet_tiny.conf")
+
+
+def write_conf(path, **settings):
+    base = {"num_epochs": 2, "frames_per_iter": 4000, "minibatch_size": 16, "num_valid_utts": 4,
+            "initial_lr": 4.0, "final_lr": 0.4, "momentum": 0.5, "num_threads": 1}
+    base.update(settings)
+    with open(path, "w") as f:
+        f.write("".join(f"{k}={v}\n" for k, v in base.items()))
+    return path
+
+
+def train(s5, exp_dir, conf, *extra):
+    return run_step(["-m", "steps_py.nnet.train", "--nnet-conf", NNET_CONF, "--train-conf", conf, *extra,
+                     "data/train_fbank", "exp/tri2b_ali_train", exp_dir], s5)
+
+
+def state(path):
+    return torch.load(path, weights_only=False)["model"]
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_gmm, tmp_path_factory):
+    conf = write_conf(str(tmp_path_factory.mktemp("conf") / "train.conf"))
+    exp = os.path.join(tiny_gmm, "exp", "nnet_test", "a")
+    log = train(tiny_gmm, exp, conf)
+    return tiny_gmm, exp, conf, log
+
+
+def test_killed_run_resumes_to_the_same_model(trained):
+    s5, exp, conf, _ = trained
+    summary = json.load(open(os.path.join(exp, "train_summary.json")))
+    n = summary["num_iters"]
+    assert n >= 3
+    # a run killed after iteration n-1: the last checkpoint and the final model are not there yet
+    killed = os.path.join(s5, "exp", "nnet_test", "killed")
+    shutil.copytree(exp, killed)
+    for f in ("final.pt", f"{n}.pt", "train_summary.json"):
+        os.unlink(os.path.join(killed, f))
+    log = train(s5, killed, conf)
+    assert f"resuming from {killed}/{n - 1}.pt" in log
+    a, b = state(os.path.join(exp, "final.pt")), state(os.path.join(killed, "final.pt"))
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
+    resumed = json.load(open(os.path.join(killed, "train_summary.json")))
+    assert [h["iter"] for h in resumed["history"]] == list(range(1, n + 1))
+    # a finished dir is left alone; a changed conf is refused
+    assert "nothing to do" in train(s5, exp, conf)
+
+
+def test_changed_model_conf_is_refused(trained, tmp_path):
+    s5, exp, conf, _ = trained
+    other = tmp_path / "other.conf"
+    other.write_text(open(NNET_CONF).read().replace("cell_dim=32", "cell_dim=48"))
+    import subprocess
+    import sys
+    res = subprocess.run([sys.executable, "-m", "steps_py.nnet.train", "--nnet-conf", str(other), "--train-conf",
+                          conf, "data/train_fbank", "exp/tri2b_ali_train", exp], cwd=s5, capture_output=True,
+                         text=True, env=dict(os.environ, PYTHONPATH=ROOT))
+    assert res.returncode == 1 and "differs from" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_two_parallel_jobs_average_their_models(trained, tmp_path):
+    s5, _, _, _ = trained
+    conf = write_conf(str(tmp_path / "par.conf"), num_jobs=2)
+    exp = os.path.join(s5, "exp", "nnet_test", "par")
+    log = train(s5, exp, conf)
+    assert "2 job(s) x 1 thread(s)" in log
+    summary = json.load(open(os.path.join(exp, "train_summary.json")))
+    assert summary["num_jobs"] == 2
+    # the lr is scaled by the number of jobs, as Kaldi does
+    assert np.isclose(summary["history"][0]["lr"], 2 * 4.0)
+    assert summary["history"][-1]["valid_ce"] < summary["history"][0]["valid_ce"]
+
+
+def test_divergence_stops_with_a_clear_error(trained, tmp_path):
+    s5, _, _, _ = trained
+    conf = write_conf(str(tmp_path / "bad.conf"), initial_lr=1e37, final_lr=1e37, max_change=0, optimizer="sgd")
+    import subprocess
+    import sys
+    res = subprocess.run([sys.executable, "-m", "steps_py.nnet.train", "--nnet-conf", NNET_CONF, "--train-conf",
+                          conf, "data/train_fbank", "exp/tri2b_ali_train", str(tmp_path / "bad")], cwd=s5,
+                         capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT))
+    assert res.returncode == 1
+    assert "training diverged at iteration" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_loglikes_for_kaldi_are_what_the_decoder_used(trained):
+    from steps_py.nnet.checkpoint import load_acoustic_model
+    s5, exp, _, _ = trained
+    dec = os.path.join(exp, "decode_tgpr_dev")
+    run_step(["-m", "steps_py.nnet.decode", "--nj", "1", "--write-loglikes", "--config", "conf/decode_nnet.conf",
+              "exp/tri2b/graph_tgpr", "data/dev_fbank", exp, dec], s5)
+    loglikes = dict(kaldiio.load_scp(os.path.join(dec, "loglikes.1.scp")))
+    bundle = load_acoustic_model(exp)
+    feats = dict(bundle.iter_features(os.path.join(s5, "data", "dev_fbank")))
+    assert set(loglikes) == set(feats)
+    utt = sorted(feats)[0]
+    np.testing.assert_allclose(loglikes[utt], bundle.loglikes(feats[utt]), rtol=1e-5, atol=1e-4)
+    assert loglikes[utt].shape == (len(feats[utt]), bundle.trans_model.num_pdfs)
+    assert any(f.startswith("wer_") for f in os.listdir(dec))

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Usage: utils/memvis_stage.sh [--nj N] [--grid default|paper] [--gmm tri2b] [--lang-test data/lang_test_tgpr]
+#                              [--memvis-conf conf/memvis.conf] [--memvis-set SET] <analyse|report>
+# The memory-visualisation stages of a recipe (run from egs/<corpus>/s5; settings in conf/memvis.conf):
+#   analyse: for every trained model of conf/nnet/grid_<grid>.txt, the internals of the first $extract_utts
+#            utterances of data/<memvis_set>_fbank, extracted while decoding them (a decode already done with
+#            extraction is reused)                            -> exp/nnet/<model>/extract_<set>/
+#            and the analyses (distributions, responsibility, tsne, saturation, units, noise, cocluster,
+#            trajectories)                                    -> exp/nnet/<model>/memvis_<set>/<analysis>/
+#            then the models side by side and the paper's claims -> exp/nnet/memvis_<set>/{compare,findings}/
+#   report:  one self-contained HTML page per model           -> exp/nnet/<model>/memvis_<set>/report.html
+# Each analysis is skipped when its numbers.json is newer than the extraction.
+set -euo pipefail
+nj=4
+grid=default
+gmm=tri2b
+lang_test=data/lang_test_tgpr
+memvis_conf=conf/memvis.conf
+memvis_set=
+. ./utils/parse_options.sh
+memvis_set_opt=$memvis_set
+if [ $# -ne 1 ]; then sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 1; fi
+what=$1
+. $memvis_conf
+[ -n "$memvis_set_opt" ] && memvis_set=$memvis_set_opt
+set_=$memvis_set
+lm=$(basename $lang_test | sed 's/^lang_test_//')
+graph=exp/$gmm/graph_$lm
+models=$(for m in $(grep -v '^ *#' conf/nnet/grid_$grid.txt | awk '{print $1}'); do
+           [ -f exp/nnet/$m/final.pt ] && echo $m; done)
+[ -n "$models" ] || { echo "$0: no trained model of conf/nnet/grid_$grid.txt in exp/nnet (run stage 5)" >&2; exit 1; }
+all=exp/nnet/memvis_$set_
+
+fresh() {  # <out-dir> <input>: true when <out-dir>/numbers.json is newer than <input>
+  [ -f $1/numbers.json ] && [ $1/numbers.json -nt $2 ]
+}
+
+case $what in
+  analyse)
+    for m in $models; do
+      ext=exp/nnet/$m/extract_$set_
+      out=exp/nnet/$m/memvis_$set_
+      python -m steps_py.memvis.extract --nj $nj --cmd "$decode_cmd" --config conf/decode_nnet.conf \
+        --extract-dir $ext --extract-utts $extract_utts --extract-dtype $extract_dtype \
+        --extract-ali-dir exp/${gmm}_ali_$set_ $graph data/${set_}_fbank exp/nnet/$m exp/nnet/$m/decode_${lm}_$set_
+      for a in distributions responsibility tsne saturation units cocluster trajectories; do
+        opts_var=${a}_opts
+        fresh $out/$a $ext/index.json && continue
+        echo "$0: $m: $a"
+        python -m steps_py.memvis.$a --seed $seed ${!opts_var} $ext $out/$a
+      done
+      if ! fresh $out/noise exp/nnet/$m/final.pt; then
+        echo "$0: $m: noise"
+        python -m steps_py.memvis.noise --seed $seed $noise_opts exp/nnet/$m data/${set_}_fbank $out/noise
+      fi
+    done
+    exts=$(for m in $models; do echo -n "exp/nnet/$m/extract_$set_ "; done)
+    names=$(echo $models | tr ' ' ',')
+    noise=$(for m in $models; do echo -n "exp/nnet/$m/memvis_$set_/noise/numbers.json,"; done | sed 's/,$//')
+    python -m steps_py.memvis.compare --seed $seed --names $names --noise $noise $compare_opts $exts $all/compare
+    python -m steps_py.memvis.findings --set $set_ --compare $all/compare/numbers.json \
+      $(for m in $models; do echo -n "exp/nnet/$m "; done) $all/findings
+    cat $all/findings/findings.md ;;
+  report)
+    for m in $models; do
+      python -m steps_py.memvis.report $report_opts --findings $all/findings/findings.json \
+        --title "Memory of exp/nnet/$m on $set_" exp/nnet/$m/extract_$set_ exp/nnet/$m/memvis_$set_ \
+        exp/nnet/$m/memvis_$set_/report.html
+      echo "$0: wrote $(readlink -f exp/nnet/$m/memvis_$set_/report.html)"
+    done ;;
+  *) echo "$0: unknown action $what (analyse or report)" >&2; exit 1 ;;
+esac

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Usage: utils/nnet_stage.sh [--nj N] [--grid default|paper] [--gmm tri2b] [--lang-test data/lang_test_tgpr]
+#                            [--train-conf conf/nnet/train.conf] [--memvis-set SET] [--ali-dir DIR]
+#                            <train|decode|compare> <train-set> "<test-sets>"
+# The acoustic-model stages of a recipe (run from egs/<corpus>/s5 with path.sh and cmd.sh sourced):
+#   train:   every model of conf/nnet/grid_<grid>.txt (conf/nnet/<name>.conf) on data/<train-set>_fbank with the
+#            targets of --ali-dir (default exp/<gmm>_ali_<train-set>, aligned first with exp/<gmm> when missing)
+#                                                             -> exp/nnet/<name> (log/train.log, final.pt)
+#   decode:  each model on data/<test-set>_fbank with the graph of exp/<gmm> -> exp/nnet/<name>/decode_<lm>_<set>;
+#            best %WER lines appended to RESULTS; the memory-analysis set (--memvis-set, default memvis_set of
+#            conf/memvis.conf) is extracted while it is decoded (exp/nnet/<name>/extract_<set>)
+#   compare: WER/CE/parameter table of the grid's models, and the paper's tables -> exp/nnet/compare_wer.txt
+# The alignment dir may come from a real Kaldi: --gmm tri4b --ali-dir exp/tri4b_ali_si284 (graph exp/tri4b/graph_tgpr).
+# Finished models and decodes are skipped; a killed training resumes from its last iteration.
+set -euo pipefail
+nj=4
+grid=default
+gmm=tri2b
+lang_test=data/lang_test_tgpr
+train_conf=conf/nnet/train.conf
+memvis_set=
+ali_dir=
+. ./utils/parse_options.sh
+memvis_set_opt=$memvis_set
+if [ $# -ne 3 ]; then sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 1; fi
+what=$1; train=$2; test_sets=$3
+
+grid_file=conf/nnet/grid_$grid.txt
+[ -f $grid_file ] || { echo "$0: no such file $grid_file (--grid default or paper)" >&2; exit 1; }
+models=$(grep -v '^ *#' $grid_file | awk '{print $1}')
+lm=$(basename $lang_test | sed 's/^lang_test_//')
+graph=exp/$gmm/graph_$lm
+
+case $what in
+  train)
+    ali=${ali_dir:-exp/${gmm}_ali_$train}
+    if [ ! -f $ali/ali.1.gz ] && [ -f exp/$gmm/final.mdl ]; then
+      echo "$0: aligning data/$train with exp/$gmm -> $ali"
+      python -m steps_py.gmm.align_si --nj $nj --cmd "$train_cmd" data/$train data/lang exp/$gmm $ali
+    fi
+    for f in data/${train}_fbank/feats.scp $ali/final.mdl $ali/tree; do
+      [ -f $f ] || { echo "$0: no such file $f (run the earlier stages first)" >&2; exit 1; }
+    done
+    for m in $models; do
+      [ -f conf/nnet/$m.conf ] || { echo "$0: no such file conf/nnet/$m.conf (listed in $grid_file)" >&2; exit 1; }
+      mkdir -p exp/nnet/$m/log
+      echo "$0: training exp/nnet/$m (conf/nnet/$m.conf; log in exp/nnet/$m/log/train.log)"
+      python -m steps_py.nnet.train --nnet-conf conf/nnet/$m.conf --train-conf $train_conf \
+        data/${train}_fbank $ali exp/nnet/$m 2>&1 | tee -a exp/nnet/$m/log/train.log
+    done ;;
+  decode)
+    [ -f $graph/HCLG.fst ] || python -m steps_py.decode.mkgraph $lang_test exp/$gmm $graph
+    memvis_set=none
+    [ -f conf/memvis.conf ] && . conf/memvis.conf   # the memory-analysis set is extracted while it is decoded
+    [ -n "$memvis_set_opt" ] && memvis_set=$memvis_set_opt
+    for m in $models; do
+      for s in $test_sets; do
+        d=exp/nnet/$m/decode_${lm}_$s
+        step=steps_py.nnet.decode extract_opts=
+        if [ $s = $memvis_set ] && [ -f exp/${gmm}_ali_$s/phone_ali.1.gz ]; then
+          step=steps_py.memvis.extract
+          extract_opts="--extract-dir exp/nnet/$m/extract_$s --extract-utts $extract_utts"
+          extract_opts="$extract_opts --extract-dtype $extract_dtype --extract-ali-dir exp/${gmm}_ali_$s"
+        fi
+        python -m $step --nj $nj --cmd "$decode_cmd" --config conf/decode_nnet.conf $extract_opts \
+          $graph data/${s}_fbank exp/nnet/$m $d
+        python -m steps_py.decode.best_wer --append RESULTS $d
+      done
+    done ;;
+  compare)
+    dirs=$(for m in $models; do [ -f exp/nnet/$m/final.pt ] && echo exp/nnet/$m; done)
+    {
+      python -m steps_py.nnet.compare_wer $dirs
+      echo
+      python -m steps_py.nnet.compare_wer --tables paper exp/nnet
+    } > exp/nnet/compare_wer.txt.tmp
+    mv exp/nnet/compare_wer.txt.tmp exp/nnet/compare_wer.txt
+    cat exp/nnet/compare_wer.txt ;;
+  *) echo "$0: unknown action $what (train, decode or compare)" >&2; exit 1 ;;
+esac
