@@ -4,10 +4,11 @@ import os
 import kaldiio
 import numpy as np
 
-from conftest import TINY_OPTS, run_recipe
-from steps_py.feats.features import compute_features, load_feature_config
-from steps_py.data.datadir import read_map, validate_data_dir
 from steps_py.data.audio import read_wav_scp_value
+from steps_py.data.datadir import read_map, validate_data_dir
+from steps_py.feats.features import compute_features, load_feature_config
+
+from conftest import TINY_OPTS, make_recipe_dir, run_recipe
 
 
 def test_data_dirs_validate_with_features(tiny_recipe):
@@ -43,3 +44,19 @@ def test_rerun_skips_finished_work(tiny_recipe):
     after = {f: os.path.getmtime(os.path.join(ark, f)) for f in os.listdir(ark)}
     assert before == after
     assert "corpus already complete" in out and "nothing to do" in out
+
+
+def test_lang_settings_on_the_command_line(tmp_path):
+    """A setting of conf/lang.conf given on run.sh's command line overrides the conf file (as in the WSJ and
+    Kaldi-dir recipes): --sil-prob 0.25 puts -log(0.25) on the optional-silence arcs of L.fst."""
+    import math
+
+    from local.synth import make_corpus
+    from steps_py.kaldi.bindings import kaldifst
+    s5 = make_recipe_dir(tmp_path, "synth")
+    make_corpus.make_tiny_corpus(s5)
+    run_recipe(s5, *TINY_OPTS, "--sil-prob", "0.25", "--stop-stage", "0")
+    L = kaldifst.StdVectorFst.read(os.path.join(s5, "data", "lang", "L.fst"))
+    costs = {round(arc.weight.value, 4) for s in range(L.num_states) for arc in kaldifst.ArcIterator(L, s)}
+    assert round(-math.log(0.25), 4) in costs and round(-math.log(0.75), 4) in costs
+    assert round(-math.log(0.5), 4) not in costs
