@@ -2,7 +2,7 @@
 # Usage: tools/install.sh [--no-apt]
 # Installs what the recipes need, skipping what is already there:
 #  - Debian packages: espeak-ng, flite, festival (+ kal diphone and slt HTS voices), sox, fortunes (text source),
-#    chromium + a font (headless browser for tests/test_memvis_report.py);
+#    chromium + a font (headless browser for tests/memvis/test_memvis_report.py);
 #  - a virtualenv in tools/venv with torch (CPU build, installed first and pinned) and tools/requirements.txt.
 # Idempotent: a second run with everything present takes a second or two.
 set -euo pipefail
