@@ -151,6 +151,12 @@ def merge_and_score(data_dir, graph_dir, decode_dir, nj, opts, filter_words=None
                 f.write(line + "\n")
     if skip_scoring:
         return None
+    return score_decode(data_dir, graph_dir, decode_dir, filter_words)
+
+
+def score_decode(data_dir, graph_dir, decode_dir, filter_words=None):
+    """Scores the merged hypotheses of a decode dir (steps_py.decode.scoring.score) with ``filter_words`` (None:
+    Kaldi's WSJ filter); returns the best %WER line."""
     words = scoring.parse_word_list(scoring.DEFAULT_FILTER_WORDS) if filter_words is None else filter_words
     return scoring.score(data_dir, graph_dir, decode_dir, words)
 

@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from steps_py.common import InputError, atomic_path, get_logger, run_main, str2bool, write_lines
+from steps_py.common import InputError, atomic_path, get_logger, require_files, run_main, str2bool, write_lines
 from steps_py.feats.pipeline import parse_splice_opts
 from steps_py.gmm import lda_mllt
 from steps_py.gmm import model as gmm
@@ -78,6 +78,7 @@ class LdaMlltTrainer:
         self.args = a = args
         self.d, self.ali_dir, self.lang_dir, self.data = a.exp_dir, a.ali_dir, a.lang_dir, a.data_dir
         parse_splice_opts(a.splice_opts, "--splice-opts")
+        require_files(os.path.join(a.data_dir, "cmvn.scp"))
         self.lang, self.nj, self.split_dir = prepare_triphone_dir(a)
         self.job = os.path.join(self.split_dir, "JOB")
         self.mllt_iters = sorted({int(x) for x in a.mllt_iters.split()})

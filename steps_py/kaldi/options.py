@@ -1,7 +1,8 @@
 """Kaldi option files (``--config``): one ``--name=value`` per line, read before the command line.
 
 As ParseOptions::ReadConfigFile: ``#`` starts a comment, blank lines are skipped, every other line is ``--name=value``
-or ``--name`` (a boolean set to true); the value is the rest of the line, and underscores in names read as dashes.
+or ``--name`` (a boolean set to true); the value is the rest of the line (one pair of quotes around it is removed,
+as a shell would), and underscores in names read as dashes.
 """
 import os
 import sys
@@ -21,7 +22,10 @@ def read_config(path):
             name, eq, value = line[2:].partition("=")
             if not line.startswith("--") or not name or any(c.isspace() for c in name):
                 raise InputError(f"{path}:{n}: expected --name=value, got {line!r}")
-            entries.append((n, name.replace("_", "-"), value.strip() if eq else None))
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+                value = value[1:-1]
+            entries.append((n, name.replace("_", "-"), value if eq else None))
     return entries
 
 

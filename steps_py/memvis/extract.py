@@ -19,11 +19,11 @@ import numpy as np
 
 from steps_py.common import InputError, get_logger, run_main
 from steps_py.data.datadir import read_map
-from steps_py.decode.driver import decode_options
+from steps_py.decode.driver import decode_options, score_decode
 from steps_py.kaldi.io import read_alignments
 from steps_py.kaldi.options import parse_args_with_config
 from steps_py.memvis.data import CELL_QUANTITIES, Extraction, ExtractionWriter
-from steps_py.nnet.hybrid import decode, decode_parser, run_job
+from steps_py.nnet.hybrid import decode, decode_parser, filter_words, run_job
 
 log = get_logger("memvis.extract")
 
@@ -106,7 +106,7 @@ def extract_part_dir(decode_dir, job):
 
 def main():
     p = decode_parser(__doc__)
-    p.add_argument("--extract-dir", required=True, help="where the extraction goes (steps_py.memvis.data format)")
+    p.add_argument("--extract-dir", help="where the extraction goes (steps_py.memvis.data format; required)")
     p.add_argument("--extract-utts", type=int, default=500, help="utterances to extract (default: 500)")
     p.add_argument("--extract-ali-dir", help="alignment dir with phone_ali.*.gz and phones.txt of this data dir "
                    "(e.g. exp/tri2b_ali_dev): the phone labels of the extracted frames")
@@ -114,6 +114,8 @@ def main():
                    help="storage type of the extracted values (default: float16)")
     p.add_argument("--extract-from", help=argparse.SUPPRESS)   # the unsplit data dir (chooses the utterances)
     a, config = parse_args_with_config(p, "conf/decode_nnet.conf")
+    if not a.extract_dir:
+        raise InputError("--extract-dir is required (on the command line or in the --config file)")
     opts = decode_options(a)
     if a.job is not None:
         part = extract_part_dir(a.decode_dir, a.job)
@@ -122,17 +124,17 @@ def main():
                 a.num_threads, tap_outputs=[os.path.join(part, "index.json")],
                 make_tap=lambda bundle: Extractor(bundle, part, utts, a.data_dir, a.extract_ali_dir, a.extract_dtype))
         return
-    best, nj = decode(a, opts, config, module="steps_py.memvis.extract", extract_dir=a.extract_dir,
-                      extract_utts=a.extract_utts, extract_ali_dir=a.extract_ali_dir, extract_dtype=a.extract_dtype,
-                      extract_from=a.data_dir)
+    _, nj = decode(a, opts, config, module="steps_py.memvis.extract", skip_scoring=True,
+                   extract_dir=a.extract_dir, extract_utts=a.extract_utts, extract_ali_dir=a.extract_ali_dir,
+                   extract_dtype=a.extract_dtype, extract_from=a.data_dir)
     parts = [extract_part_dir(a.decode_dir, j) for j in range(1, nj + 1)]
     newest = max(os.path.getmtime(os.path.join(p, "index.json")) for p in parts)
     index = os.path.join(a.extract_dir, "index.json")
     if not os.path.exists(index) or os.path.getmtime(index) < newest:
         merge_extractions(parts, a.extract_dir)
-    log.info(f"extraction of {a.extract_utts} utterances of {a.data_dir} in {a.extract_dir}")
-    if best:
-        print(best)
+    log.info(f"extraction of {a.data_dir} in {a.extract_dir}")
+    best = score_decode(a.data_dir, a.graph_dir, a.decode_dir, filter_words(a))   # after the merge: a failed
+    print(best)                                                                    # scoring leaves the extraction
 
 
 if __name__ == "__main__":

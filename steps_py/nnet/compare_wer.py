@@ -226,6 +226,11 @@ def find_gmm_dir(system_dirs, gmm_dir):
     return cand if os.path.isdir(cand) else None
 
 
+def plain_system(s):
+    """A read_system dict for JSON (its conf as a dict)."""
+    return dict(s, conf=s["conf"] and s["conf"].to_dict())
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tables", choices=["paper"], help="also print the paper's tables (see above)")
@@ -238,7 +243,7 @@ def main():
     system_dirs = expand_system_dirs(a.dirs)
     systems = [read_system(d, a.lm) for d in system_dirs]
     lines = compare_table(systems)
-    out = {"systems": {s["name"]: dict(s, conf=s["conf"] and s["conf"].to_dict()) for s in systems}}
+    out = {"systems": {s["name"]: plain_system(s) for s in systems}}
     if a.tables == "paper":
         gmm_dir = find_gmm_dir(system_dirs, a.gmm_dir)
         gmm = read_system(gmm_dir, a.lm) if gmm_dir else None
@@ -248,7 +253,7 @@ def main():
         tables = paper_tables(systems, gmm)
         lines += [""] + format_paper_tables(tables)
         out["tables"] = tables
-        out["gmm"] = gmm
+        out["gmm"] = gmm and plain_system(gmm)
     print("\n".join(lines))
     if a.json:
         write_json(a.json, out)

@@ -105,18 +105,21 @@ def decode_parser(doc, default_config="conf/decode_nnet.conf"):
     return p
 
 
-def decode(args, opts, config, module="steps_py.nnet.decode", **job_options):
+def decode(args, opts, config, module="steps_py.nnet.decode", skip_scoring=False, **job_options):
     """The driver of a hybrid decoding step: the jobs run ``python -m <module> --job JOB`` with the step's options
     (``args`` of decode_parser, DecodeOptions ``opts``, the config file used) and ``job_options``. Returns (the best
-    %WER line, number of jobs)."""
+    %WER line, None with skip_scoring; number of jobs)."""
     model = os.path.join(args.nnet_dir, f"{args.iter}.pt")
     if not os.path.exists(model):
         raise InputError(f"no such file {model} (train the model first: steps_py.nnet.train)")
-    filter_words = None if args.filter_words is None else parse_word_list(args.filter_words)
-
     def job_argv(sub_data):
         return module_argv(module, args.graph_dir, sub_data, args.nnet_dir, args.decode_dir, job="JOB",
                            iter=args.iter, num_threads=args.num_threads, config=config,
                            write_loglikes=args.write_loglikes, **job_options) + options_to_args(opts)
     return decode_in_jobs(args.data_dir, args.graph_dir, args.decode_dir, opts, args.nj, args.cmd, job_argv,
-                          filter_words)
+                          filter_words(args), skip_scoring)
+
+
+def filter_words(args):
+    """The words removed before scoring (--filter-words), None for the default filter."""
+    return None if args.filter_words is None else parse_word_list(args.filter_words)

@@ -138,7 +138,7 @@ def test_every_analysis_and_the_findings_are_written(memvis_recipe):
 
 
 def test_reports_render_in_chromium_without_errors(memvis_recipe):
-    from test_memvis_report import Chromium, assert_clean_run, need_chromium, run_selftest
+    from chromium import Chromium, assert_clean_run, need_chromium, run_selftest
     need_chromium()
     with Chromium() as browser:
         for m in MODELS:
