@@ -12,9 +12,7 @@ import subprocess
 import sys
 import time
 
-from steps_py.common import InputError, get_logger
-
-log = get_logger("jobs")
+from steps_py.common import InputError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 UTILS = os.path.join(REPO, "utils")

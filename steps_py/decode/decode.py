@@ -22,7 +22,7 @@ e.g.: python -m steps_py.decode.decode --nj 4 --cmd run.py exp/mono/graph_tgpr d
 import argparse
 import os
 
-from steps_py.common import InputError, get_logger, run_main
+from steps_py.common import InputError, get_logger, require_files, run_main
 from steps_py.decode.driver import (add_decode_options, decode_in_jobs, decode_job, decode_options, job_is_done,
                                     load_graph, options_to_args)
 from steps_py.decode.scoring import parse_word_list
@@ -85,9 +85,7 @@ def main():
         run_one_job(a.graph_dir, a.data_dir, a.decode_dir, a.job, opts, a.model)
         return
     model_dir = os.path.dirname(os.path.abspath(a.graph_dir.rstrip("/")))
-    for f in (a.model or os.path.join(model_dir, "final.mdl"), os.path.join(model_dir, "tree")):
-        if not os.path.exists(f):
-            raise InputError(f"no such file {f}")
+    require_files(a.model or os.path.join(model_dir, "final.mdl"), os.path.join(model_dir, "tree"))
     filter_words = None if a.filter_words is None else parse_word_list(a.filter_words)
 
     def job_argv(sub_data):

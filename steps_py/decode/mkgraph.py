@@ -18,7 +18,7 @@ import os
 import shutil
 import time
 
-from steps_py.common import InputError, atomic_path, get_logger, run_main, write_lines
+from steps_py.common import InputError, atomic_path, get_logger, require_files, run_main, write_lines
 from steps_py.decode import fst_utils
 from steps_py.kaldi.bindings import kaldifst, khg
 from steps_py.kaldi.model_io import read_model
@@ -139,9 +139,7 @@ def mkgraph(lang_dir, model_dir, graph_dir, transition_scale=1.0, self_loop_scal
     model_path, tree_path = os.path.join(model_dir, "final.mdl"), os.path.join(model_dir, "tree")
     lang_files = [os.path.join(lang_dir, f) for f in ("L_disambig.fst", "G.fst", "phones.txt", "words.txt",
                                                      "phones/disambig.int")]
-    for f in lang_files + [model_path, tree_path]:
-        if not os.path.exists(f):
-            raise InputError(f"no such file {f}")
+    require_files(*lang_files, model_path, tree_path)
     hclg_path = os.path.join(graph_dir, "HCLG.fst")
     if up_to_date(hclg_path, lang_files + [model_path, tree_path]) and \
             os.path.exists(os.path.join(graph_dir, "num_pdfs")):

@@ -14,7 +14,7 @@ import re
 
 import kaldialign
 
-from steps_py.common import InputError, atomic_open, get_logger, write_lines
+from steps_py.common import InputError, atomic_open, get_logger, require_files, write_lines
 from steps_py.data.datadir import c_sorted, read_map
 from steps_py.kaldi.symbols import read_symbol_table
 
@@ -114,9 +114,7 @@ def score(data_dir, graph_dir, decode_dir, drop_words=tuple(parse_word_list(DEFA
     hypotheses in <decode-dir>/scoring_kaldi/ and its best_wer; returns the best_wer line."""
     text_path = os.path.join(data_dir, "text")
     words_path = os.path.join(graph_dir, "words.txt")
-    for f in (text_path, words_path):
-        if not os.path.exists(f):
-            raise InputError(f"no such file {f}")
+    require_files(text_path, words_path)
     tras = tra_files(decode_dir)
     if not tras:
         raise InputError(f"no <LMWT>_<WIP>.tra files in {decode_dir}/scoring")
@@ -153,6 +151,15 @@ def best_for_dir(decode_dir):
     if line is None:
         raise InputError(f"no wer_* files with a %WER line in {decode_dir}")
     return line
+
+
+def best_wer(decode_dir):
+    """(WER %, best_wer line) of a decode dir's wer_* files, or (None, None) when it has none (or is missing)."""
+    try:
+        line = best_for_dir(decode_dir)
+    except InputError:
+        return None, None
+    return float(line.split()[1]), line
 
 
 def _line_dir(line):

@@ -21,7 +21,7 @@ from steps_py.common import get_logger, run_main
 from steps_py.gmm import model as gmm
 from steps_py.gmm.trainer import (Trainer, build_tree_and_model, check_triphone_args, last_model,
                                   prepare_triphone_dir, triphone_parser)
-from steps_py.kaldi.model_io import read_model, write_model
+from steps_py.kaldi.model_io import write_model
 from steps_py.kaldi.options import parse_args_with_config
 from steps_py.kaldi.tree_io import read_tree, write_tree
 
@@ -53,8 +53,7 @@ def train_deltas(args):
         else:
             trainer.run_pass(x, "viterbi" if x in realign else "none", numgauss, args.min_gaussian_occupancy,
                              args.beam)
-    trainer.finish(args.num_iters)
-    _, am, _ = read_model(os.path.join(d, "final.mdl"), tree)
+    am = trainer.finish(args.num_iters)
     log.info(f"done training triphone system in {d}: {am.num_pdfs} pdfs, {am.num_gauss} Gaussians, "
              f"{time.time() - t0:.1f} s")
     return 0

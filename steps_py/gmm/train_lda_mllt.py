@@ -223,8 +223,7 @@ class LdaMlltTrainer:
             else:
                 trainer.run_pass(x, align, numgauss, a.min_gaussian_occupancy, a.beam)
         self.set_final_mat(self.current_mat(a.num_iters))
-        trainer.finish(a.num_iters)
-        _, am, _ = read_model(self.path("final.mdl"), tree)
+        am = trainer.finish(a.num_iters)
         mat = read_kaldi_matrix(self.path("final.mat"))
         log.info(f"done training the LDA+MLLT system in {d}: {am.num_pdfs} pdfs, {am.num_gauss} Gaussians, "
                  f"final.mat {mat.shape[0]} x {mat.shape[1]}, {time.time() - t0:.1f} s")

@@ -23,7 +23,7 @@ from steps_py.data.datadir import read_map, split_data
 from steps_py.feats.pipeline import load_features
 from steps_py.gmm import model as gmm
 from steps_py.gmm.trainer import Trainer, add_common_options, last_model
-from steps_py.kaldi.model_io import read_model, write_model
+from steps_py.kaldi.model_io import write_model
 from steps_py.kaldi.options import parse_args_with_config
 from steps_py.kaldi.tree_io import read_tree, write_tree
 from steps_py.lang.lang_dir import read_lang
@@ -82,8 +82,7 @@ def train_mono(args):
         numgauss = numgauss0 + inc * min(x - 1, args.max_iter_inc)
         beam = args.initial_beam if x == 1 else args.beam
         trainer.run_pass(x, "viterbi" if x in realign else "none", numgauss, args.min_gaussian_occupancy, beam)
-    trainer.finish(args.num_iters)
-    _, am, _ = read_model(os.path.join(d, "final.mdl"), tree)
+    am = trainer.finish(args.num_iters)
     log.info(f"done training monophone system in {d}: {am.num_pdfs} pdfs, {am.num_gauss} Gaussians, "
              f"{time.time() - t0:.1f} s")
     return 0

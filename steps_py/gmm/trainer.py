@@ -119,6 +119,7 @@ class Trainer:
         return info
 
     def finish(self, last):
+        """Makes <last>.mdl the final.mdl, appends the passes to log/likelihoods.txt; returns the final AmDiagGmm."""
         final = os.path.join(self.exp_dir, "final.mdl")
         tmp = final + ".tmp"
         shutil.copyfile(self.mdl(last), tmp)
@@ -126,6 +127,7 @@ class Trainer:
         with open(os.path.join(self.exp_dir, "log", "likelihoods.txt"), "a") as f:
             for x, like, ng in self.history:
                 f.write(f"pass {x} loglike_per_frame {like:.6f} num_gauss {ng}\n")
+        return read_model(final, self.tree)[1]
 
 
 def last_model(exp_dir, num_iters):

@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-from steps_py.common import InputError, atomic_open
+from steps_py.common import InputError, atomic_open, require_files
 from steps_py.kaldi.bindings import khg
 from steps_py.kaldi.io import (BinaryReader, TextReader, bin_float_matrix, bin_float_vector, bin_int32, bin_token,
                               is_binary, read_bytes)
@@ -201,9 +201,7 @@ def read_transition_model(model, tree=None):
     else:
         model_path = model
         tree = os.path.join(os.path.dirname(model) or ".", "tree") if tree is None else tree
-    for f in [model_path] + ([tree] if isinstance(tree, str) else []):
-        if not os.path.exists(f):
-            raise InputError(f"no such file {f}")
+    require_files(model_path, *([tree] if isinstance(tree, str) else []))
     if isinstance(tree, str):
         tree = read_tree(tree)
     parsed = read_transition_model_file(model_path)

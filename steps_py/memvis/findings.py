@@ -39,7 +39,7 @@ import os
 import numpy as np
 
 from steps_py.common import InputError, get_logger, read_json, run_main, write_json, write_lines
-from steps_py.decode.scoring import best_for_dir
+from steps_py.decode.scoring import best_wer
 from steps_py.memvis.analysis import MEMORY_QUANTITY
 from steps_py.memvis.data import Extraction
 from steps_py.memvis.stats import smoothness
@@ -63,15 +63,6 @@ PAPER = {
 
 # ---------------------------------------------------------------------------------------------------------------
 # Reading one model's numbers
-
-def best_wer(decode_dir):
-    """(WER %, %WER line) of the best wer_* file of a decode dir, or (None, None) when there is none."""
-    try:
-        line = best_for_dir(decode_dir)
-    except InputError:
-        return None, None
-    return float(line.split()[1]), line
-
 
 def model_info(model_dir, set_name, decode_prefix="decode_tgpr_"):
     """What findings need of one model dir -> dict (name, dir, cell, num_layers, lazy, residual, wer, numbers of

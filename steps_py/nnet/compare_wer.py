@@ -27,7 +27,7 @@ import argparse
 import os
 
 from steps_py.common import InputError, get_logger, read_json, run_main, write_json
-from steps_py.decode.scoring import best_for_dir
+from steps_py.decode.scoring import best_wer
 from steps_py.nnet.config import NnetConfig
 
 log = get_logger("nnet.compare_wer")
@@ -41,14 +41,7 @@ MISSING = "-"
 # ---------------------------------------------------------------------------------------------- reading
 def decode_wer(system_dir, data_set, lm="tgpr"):
     """(best %WER, its best_wer line) of <system-dir>/decode_<lm>_<set>, or (None, None) if it has no wer files."""
-    d = os.path.join(system_dir, f"decode_{lm}_{data_set}")
-    if not os.path.isdir(d):
-        return None, None
-    try:
-        line = best_for_dir(d)
-    except InputError:
-        return None, None
-    return float(line.split()[1]), line
+    return best_wer(os.path.join(system_dir, f"decode_{lm}_{data_set}"))
 
 
 def read_summary(system_dir):

@@ -17,7 +17,6 @@ and min-active come from --config (default conf/decode_nnet.conf when it exists)
 decoded is reported on stderr and counted; the exit status is 1 if any failed.
 """
 import argparse
-import glob
 import os
 import re
 import sys
@@ -27,7 +26,7 @@ from steps_py.common import InputError, get_logger, run_main
 from steps_py.data.audio import conform_rate, read_audio_file, select_channel
 from steps_py.decode import search
 from steps_py.decode.driver import add_decode_options, decode_options, load_graph
-from steps_py.decode.scoring import best_wer_line
+from steps_py.decode.scoring import best_wer
 from steps_py.feats.cmvn import cmvn_stats, normalise
 from steps_py.feats.features import compute_features, load_feature_config
 from steps_py.kaldi.options import parse_args_with_config
@@ -49,8 +48,7 @@ def best_lmwt_wip(decode_dir):
     if os.path.exists(best_file):
         line = open(best_file, encoding="utf-8").read().strip()
     else:
-        paths = [p for p in glob.glob(os.path.join(decode_dir, "wer_*")) if os.path.isfile(p)]
-        line = best_wer_line(paths) if paths else None
+        _, line = best_wer(decode_dir)
     m = WER_NAME_RE.search(line.split()[-1]) if line else None
     return (int(m.group(1)), float(m.group(2))) if m else None
 

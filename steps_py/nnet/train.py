@@ -28,7 +28,8 @@ import time
 
 import numpy as np
 
-from steps_py.common import InputError, atomic_open, atomic_path, get_logger, progress, read_shell_conf, run_main
+from steps_py.common import (InputError, atomic_open, atomic_path, get_logger, progress, read_shell_conf, require_files,
+                             run_main)
 from steps_py.data.datadir import read_map
 from steps_py.feats.cmvn import read_cmvn_opts
 from steps_py.feats.pipeline import CmvnPipeline, iter_features
@@ -404,9 +405,7 @@ def main():
     p.add_argument("ali_dir")
     p.add_argument("exp_dir")
     args = p.parse_args()
-    for f in (args.nnet_conf, args.train_conf):
-        if f and not os.path.exists(f):
-            raise InputError(f"no such file {f}")
+    require_files(*[f for f in (args.nnet_conf, args.train_conf) if f])
     train(args)
 
 
