@@ -13,6 +13,7 @@ import os
 import re
 
 import kaldialign
+import numpy as np
 
 from steps_py.common import InputError, atomic_open, get_logger, require_files, write_lines
 from steps_py.data.datadir import c_sorted, read_map
@@ -54,6 +55,31 @@ def error_counts(refs, hyps):
         out["sentences"] += 1
         out["sentence_errors"] += d["total"] > 0
     return out
+
+
+def utterance_errors(refs, hyps):
+    """{utt: (errors, reference words)} of the utterances of ``refs`` that ``hyps`` has (compute-wer
+    --mode=present), errors = insertions + deletions + substitutions of the word alignment."""
+    return {u: (kaldialign.edit_distance(ref, hyps[u])["total"], len(ref)) for u, ref in refs.items() if u in hyps}
+
+
+def bootstrap_wer(errors, words, num_samples=10000, seed=0):
+    """Kaldi's compute-wer-bootci: the WER (%) of utterances with ``errors`` [U] and reference ``words`` [U],
+    recomputed on ``num_samples`` resamplings of the utterances with replacement -> (WER, lower, upper) of the 95%
+    interval (2.5 and 97.5 percentiles). With errors [2, U] (two systems on the same utterances) the resamplings
+    are paired and the result is that of the difference WER[0] - WER[1]."""
+    e = np.atleast_2d(np.asarray(errors, np.float64))
+    n = np.asarray(words, np.float64)
+    if e.shape[1] != n.size or n.sum() <= 0:
+        raise ValueError(f"need errors of {n.size} utterances with words, got shape {e.shape}")
+    rng = np.random.default_rng(seed)
+    counts = rng.multinomial(n.size, np.full(n.size, 1.0 / n.size), size=num_samples)   # [B, U] draws
+    wers = 100.0 * (counts @ e.T) / (counts @ n)[:, None]                                  # [B, systems]
+    value = 100.0 * e.sum(1) / n.sum()
+    if e.shape[0] == 2:
+        wers, value = wers[:, :1] - wers[:, 1:], value[:1] - value[1:]
+    lo, hi = np.percentile(wers[:, 0], [2.5, 97.5])
+    return float(value[0]), float(lo), float(hi)
 
 
 def wer_lines(c):
@@ -180,3 +206,17 @@ def append_results(results_path, lines):
     with atomic_open(results_path) as f:
         for line in kept + list(lines):
             f.write(line + "\n")
+
+
+def best_hypotheses(decode_dir):
+    """The filtered references and the hypotheses of a decode dir's best LM weight and penalty (its best_wer line)
+    -> ({utt: [words]}, {utt: [words]}), from scoring_kaldi/test_filt.txt and scoring_kaldi/penalty_<WIP>/<LMWT>.txt
+    as score writes them."""
+    line = best_for_dir(decode_dir)
+    m = re.search(r"wer_(\d+)_([\d.]+)$", line.split()[-1])
+    if not m:
+        raise InputError(f"{decode_dir}: cannot tell LMWT and WIP from {line!r}")
+    sdir = os.path.join(decode_dir, "scoring_kaldi")
+    paths = os.path.join(sdir, "test_filt.txt"), os.path.join(sdir, f"penalty_{m.group(2)}", f"{m.group(1)}.txt")
+    require_files(*paths)
+    return tuple({u: t.split() for u, t in read_map(p, allow_empty_value=True).items()} for p in paths)

@@ -1,5 +1,6 @@
 """Kaldi-style scoring: WER counts against a hand count, wer file format, best_wer and RESULTS lines."""
 import os
+import re
 import subprocess
 import sys
 
@@ -82,3 +83,43 @@ def test_best_wer_prefers_lowest_and_first_in_c_order(tmp_path):
         (tmp_path / name).write_text(f"%WER {wer} [ 3 / 20, 0 ins, 0 del, 3 sub ]\n")
     assert scoring.best_for_dir(str(tmp_path)).endswith("/wer_10_0.0")
     assert scoring.best_for_dir(str(tmp_path)).startswith("%WER 15.00 ")
+
+
+def test_bootstrap_wer_interval_against_known_cases():
+    # every utterance 1 error in 4 words: each resampling has WER 25%, so the interval is exactly [25, 25]
+    assert scoring.bootstrap_wer([1] * 50, [4] * 50, num_samples=500) == (25.0, 25.0, 25.0)
+    # 100 utterances of 10 words, 20 with all words wrong: WER 20%, the binomial standard error over
+    # utterances is sqrt(0.2 * 0.8 / 100) = 4%, so the 95% interval is about 20 +- 7.8
+    errors = [10] * 20 + [0] * 80
+    wer, lo, hi = scoring.bootstrap_wer(errors, [10] * 100, num_samples=20000, seed=1)
+    assert wer == 20.0 and 11.5 < lo < 13.5 and 26.5 < hi < 28.5
+    assert scoring.bootstrap_wer(errors, [10] * 100, num_samples=2000, seed=3) == \
+        scoring.bootstrap_wer(errors, [10] * 100, num_samples=2000, seed=3)
+    # paired: system 0 makes one more error than system 1 on every utterance -> difference exactly 10%
+    assert scoring.bootstrap_wer([[2] * 30, [1] * 30], [10] * 30, num_samples=500) == (10.0, 10.0, 10.0)
+    # paired difference of identical systems is 0 whatever the resampling
+    assert scoring.bootstrap_wer([errors, errors], [10] * 100, num_samples=500) == (0.0, 0.0, 0.0)
+
+
+def test_wer_bootci_on_scored_decode_dirs(tmp_path):
+    data, graph, dec = make_decode(tmp_path)
+    scoring.score(data, graph, dec)                     # best: wer_10_0.0, no errors
+    refs, hyps = scoring.best_hypotheses(dec)
+    assert refs == {"u1": ["A", "B", "C"], "u2": ["B", "C"], "u3": ["A"]} and hyps == refs
+    assert scoring.utterance_errors(refs, {"u1": ["A", "C", "C"], "u2": ["B"]}) == {"u1": (1, 3), "u2": (1, 2)}
+    data2, graph2, dec2 = make_decode(tmp_path / "b")
+    os.remove(os.path.join(dec2, "scoring", "10_0.0.tra"))
+    scoring.score(data2, graph2, dec2)                  # best: wer_11_0.0, 1 sub + 1 ins in 6 words
+    res = subprocess.run([sys.executable, "-m", "steps_py.decode.wer_bootci", "--num-samples", "2000", dec, dec2],
+                         capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT})
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0] == f"%WER 0.00 95% CI [0.00, 0.00] {dec}"
+    wer2, lo2, hi2 = (float(x) for x in re.match(r"%WER (\S+) 95% CI \[(\S+), (\S+)\] ", lines[1]).groups())
+    assert wer2 == 33.33 and lo2 == 0.0 and 33.33 < hi2 <= 100.0   # 3 utterances: a resampling may miss u1, u2
+    diff, lo, hi = (float(x) for x in re.match(r"difference (\S+) 95% CI \[(\S+), (\S+)\] \(utterances of both: 3\)$",
+                                               lines[2]).groups())
+    assert diff == -33.33 and lo == -hi2 and hi == 0.0
+    bad = subprocess.run([sys.executable, "-m", "steps_py.decode.wer_bootci", str(tmp_path)], capture_output=True,
+                         text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT})
+    assert bad.returncode != 0 and "no wer_* files" in bad.stderr and "Traceback" not in bad.stderr
