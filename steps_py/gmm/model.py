@@ -271,9 +271,11 @@ def mix_up(am, pdf_occs, target, power=0.2, perturb_factor=0.01, min_count=20.0)
         am.compute_gconsts()
 
 
-def gauss_increment(tot_gauss, start_gauss, max_iter_inc):
-    """Kaldi's per-iteration increment ($[($totgauss-$numgauss)/$max_iter_inc], integer division)."""
-    return int((tot_gauss - start_gauss) / max_iter_inc) if tot_gauss > start_gauss else 0
+def num_gauss_at(x, start_gauss, tot_gauss, max_iter_inc):
+    """The Gaussians of EM pass ``x`` >= 1 in Kaldi's schedule: ``start_gauss`` at pass 1, then after each pass up
+    to ``max_iter_inc`` the integer increment $[($totgauss-$numgauss)/$max_iter_inc]."""
+    inc = int((tot_gauss - start_gauss) / max_iter_inc) if tot_gauss > start_gauss else 0
+    return start_gauss + inc * min(x - 1, max_iter_inc)
 
 
 def boosted_copy(am, pdfs, boost):

@@ -40,12 +40,10 @@ def train_deltas(args):
         write_tree(os.path.join(d, "tree"), tree)
         write_model(os.path.join(d, "1.mdl"), tm, am, lang.topo_entries)
     tree = read_tree(os.path.join(d, "tree"))
-    numgauss0 = args.num_leaves
-    inc = gmm.gauss_increment(args.tot_gauss, numgauss0, args.max_iter_inc)
     realign = {int(x) for x in args.realign_iters.split()}
-    trainer = Trainer(args, args.data_dir, args.lang_dir, d, lang, tree, split_dir, nj, "tri")
+    trainer = Trainer(args, tree, split_dir, nj)
     for x in range(last_model(d, args.num_iters), args.num_iters):
-        numgauss = numgauss0 + inc * min(x - 1, args.max_iter_inc)
+        numgauss = gmm.num_gauss_at(x, args.num_leaves, args.tot_gauss, args.max_iter_inc)
         if x == 1:   # pass 1 uses the source alignments converted to the new tree (convert-ali)
             trainer.run_pass(1, "none", numgauss, args.min_gaussian_occupancy, args.beam,
                              ali_in_model=os.path.join(args.ali_dir, "final.mdl"),

@@ -76,7 +76,7 @@ class LdaMlltTrainer:
 
     def __init__(self, args):
         self.args = a = args
-        self.d, self.ali_dir, self.lang_dir, self.data = a.exp_dir, a.ali_dir, a.lang_dir, a.data_dir
+        self.d, self.ali_dir, self.lang_dir = a.exp_dir, a.ali_dir, a.lang_dir
         parse_splice_opts(a.splice_opts, "--splice-opts")
         require_files(os.path.join(a.data_dir, "cmvn.scp"))
         self.lang, self.nj, self.split_dir = prepare_triphone_dir(a)
@@ -203,12 +203,9 @@ class LdaMlltTrainer:
         self.estimate_lda()
         self.build_tree()
         tree = read_tree(self.path("tree"))
-        numgauss0 = a.num_leaves
-        inc = gmm.gauss_increment(a.tot_gauss, numgauss0, a.max_iter_inc)
-        trainer = Trainer(a, self.data, self.lang_dir, d, self.lang, tree, self.split_dir, self.nj, "tri2b")
-        start = last_model(d, a.num_iters)
-        for x in range(start, a.num_iters):
-            numgauss = numgauss0 + inc * min(x - 1, a.max_iter_inc)
+        trainer = Trainer(a, tree, self.split_dir, self.nj)
+        for x in range(last_model(d, a.num_iters), a.num_iters):
+            numgauss = gmm.num_gauss_at(x, a.num_leaves, a.tot_gauss, a.max_iter_inc)
             align = "viterbi" if x in self.realign_iters else "none"
             if x in self.mllt_iters:
                 if align == "viterbi" and not os.path.exists(self.path(f"{x}.mat")):

@@ -72,14 +72,13 @@ def train_mono(args):
         log.info(f"initialised: {tree.num_pdfs} pdfs, feature dim {am.dim}, from {len(feats)} utterances")
     tree = read_tree(os.path.join(d, "tree"))
     numgauss0 = tree.num_pdfs
-    inc = gmm.gauss_increment(args.totgauss, numgauss0, args.max_iter_inc)
-    trainer = Trainer(args, data, lang_dir, d, lang, tree, split_dir, args.nj, "mono")
+    trainer = Trainer(args, tree, split_dir, args.nj)
     start = last_model(d, args.num_iters) or 0
     if start == 0:
         trainer.run_pass(0, "equal", numgauss0, 3.0, args.initial_beam, write_phone_ali=True)
         start = 1
     for x in range(start, args.num_iters):
-        numgauss = numgauss0 + inc * min(x - 1, args.max_iter_inc)
+        numgauss = gmm.num_gauss_at(x, numgauss0, args.totgauss, args.max_iter_inc)
         beam = args.initial_beam if x == 1 else args.beam
         trainer.run_pass(x, "viterbi" if x in realign else "none", numgauss, args.min_gaussian_occupancy, beam)
     am = trainer.finish(args.num_iters)

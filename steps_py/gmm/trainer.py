@@ -69,11 +69,12 @@ def job_argv(data_dir, lang_dir, model_dir, **opts):
 
 
 class Trainer:
-    """The EM loop shared by the training scripts (the `while [ $x -lt $num_iters ]` part of Kaldi's)."""
+    """The EM loop shared by the training scripts (the `while [ $x -lt $num_iters ]` part of Kaldi's): passes of
+    ``nj`` jobs on ``split_dir`` with the model of ``args.exp_dir``, the lang dir ``args.lang_dir``."""
 
-    def __init__(self, args, data_dir, lang_dir, exp_dir, lang, tree, split_dir, nj, name):
-        self.args, self.data_dir, self.lang_dir, self.exp_dir = args, data_dir, lang_dir, exp_dir
-        self.lang, self.tree, self.split_dir, self.nj, self.name = lang, tree, split_dir, nj, name
+    def __init__(self, args, tree, split_dir, nj):
+        self.args, self.lang_dir, self.exp_dir = args, args.lang_dir, args.exp_dir
+        self.tree, self.split_dir, self.nj = tree, split_dir, nj
         self.history = []   # (iteration, log-likelihood per frame, Gaussians)
 
     def mdl(self, x):

@@ -92,6 +92,14 @@ def test_estep_matches_kaldi_accumulation(small_model):
     assert again.tot_loglike > stats.tot_loglike
 
 
+def test_gaussian_schedule_is_kaldis():
+    # train_mono.sh: numgauss=#pdfs, incgauss=$[($totgauss-$numgauss)/$max_iter_inc] = 880 / 30 -> 29, added
+    # after each of passes 1..30
+    assert [gmm.num_gauss_at(x, 120, 1000, 30) for x in (1, 2, 3, 30, 31, 32, 39)] == \
+        [120, 149, 178, 961, 990, 990, 990]
+    assert gmm.num_gauss_at(25, 2000, 1500, 20) == 2000      # more leaves than Gaussians: no growth
+
+
 def test_model_file_round_trip(small_model, tmp_path):
     lang, tm, tree, am = small_model
     path = str(tmp_path / "x.mdl")
