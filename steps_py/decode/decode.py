@@ -23,9 +23,8 @@ import argparse
 import os
 
 from steps_py.common import InputError, get_logger, require_files, run_main
-from steps_py.decode.driver import (add_decode_options, decode_in_jobs, decode_job, decode_options, job_is_done,
-                                    load_graph, options_to_args)
-from steps_py.decode.scoring import parse_word_list
+from steps_py.decode.driver import (add_decode_options, decode_in_jobs, decode_job, decode_options, filter_words,
+                                    job_is_done, load_graph, options_to_args)
 from steps_py.feats.pipeline import FeaturePipeline, iter_features
 from steps_py.gmm.model import GmmArrays
 from steps_py.jobs import module_argv
@@ -86,12 +85,11 @@ def main():
         return
     model_dir = os.path.dirname(os.path.abspath(a.graph_dir.rstrip("/")))
     require_files(a.model or os.path.join(model_dir, "final.mdl"), os.path.join(model_dir, "tree"))
-    filter_words = None if a.filter_words is None else parse_word_list(a.filter_words)
 
     def job_argv(sub_data):
         return module_argv("steps_py.decode.decode", a.graph_dir, sub_data, a.decode_dir, job="JOB", config=config,
                            model=a.model) + options_to_args(opts)
-    best, _ = decode_in_jobs(a.data_dir, a.graph_dir, a.decode_dir, opts, a.nj, a.cmd, job_argv, filter_words,
+    best, _ = decode_in_jobs(a.data_dir, a.graph_dir, a.decode_dir, opts, a.nj, a.cmd, job_argv, filter_words(a),
                              a.skip_scoring)
     if best:
         print(best)

@@ -62,14 +62,15 @@ def load_graph(graph_dir, trans_model):
     """search.DecodingGraph of <graph-dir>/HCLG.fst with the model's transition-id -> pdf map; checked against
     <graph-dir>/num_pdfs."""
     path = os.path.join(graph_dir, "HCLG.fst")
-    if not os.path.exists(path):
-        raise InputError(f"no such file {path}")
-    hclg = kaldifst.StdVectorFst.read(path)
-    graph = search.DecodingGraph.from_trans_model(hclg, trans_model)
+    require_files(path)
+    graph = search.DecodingGraph.from_trans_model(kaldifst.StdVectorFst.read(path), trans_model)
     num_pdfs_file = os.path.join(graph_dir, "num_pdfs")
-    if os.path.exists(num_pdfs_file) and int(open(num_pdfs_file).read()) != graph.num_pdfs:
-        raise InputError(f"{num_pdfs_file} says {open(num_pdfs_file).read().strip()} pdfs, the model has "
-                         f"{graph.num_pdfs}: graph and model do not match")
+    if os.path.exists(num_pdfs_file):
+        with open(num_pdfs_file) as f:
+            num_pdfs = f.read().strip()
+        if int(num_pdfs) != graph.num_pdfs:
+            raise InputError(f"{num_pdfs_file} says {num_pdfs} pdfs, the model has {graph.num_pdfs}: graph and "
+                             "model do not match")
     return graph
 
 
@@ -151,14 +152,12 @@ def merge_and_score(data_dir, graph_dir, decode_dir, nj, opts, filter_words=None
                 f.write(line + "\n")
     if skip_scoring:
         return None
-    return score_decode(data_dir, graph_dir, decode_dir, filter_words)
+    return scoring.score(data_dir, graph_dir, decode_dir, filter_words)
 
 
-def score_decode(data_dir, graph_dir, decode_dir, filter_words=None):
-    """Scores the merged hypotheses of a decode dir (steps_py.decode.scoring.score) with ``filter_words`` (None:
-    Kaldi's WSJ filter); returns the best %WER line."""
-    words = scoring.parse_word_list(scoring.DEFAULT_FILTER_WORDS) if filter_words is None else filter_words
-    return scoring.score(data_dir, graph_dir, decode_dir, words)
+def filter_words(args):
+    """The words a decoding step's --filter-words removes before scoring, None for the default filter."""
+    return None if args.filter_words is None else scoring.parse_word_list(args.filter_words)
 
 
 def job_is_done(decode_dir, job, opts, inputs, outputs=()):

@@ -135,16 +135,17 @@ def best_wer_line(paths):
     return None if best is None else best[1]
 
 
-def score(data_dir, graph_dir, decode_dir, drop_words=tuple(parse_word_list(DEFAULT_FILTER_WORDS))):
+def score(data_dir, graph_dir, decode_dir, drop_words=None):
     """Writes <decode-dir>/wer_<LMWT>_<WIP> for every .tra of <decode-dir>/scoring, the filtered references and
-    hypotheses in <decode-dir>/scoring_kaldi/ and its best_wer; returns the best_wer line."""
+    hypotheses in <decode-dir>/scoring_kaldi/ and its best_wer; returns the best_wer line. ``drop_words``: the
+    words removed from both (None: DEFAULT_FILTER_WORDS)."""
     text_path = os.path.join(data_dir, "text")
     words_path = os.path.join(graph_dir, "words.txt")
     require_files(text_path, words_path)
     tras = tra_files(decode_dir)
     if not tras:
         raise InputError(f"no <LMWT>_<WIP>.tra files in {decode_dir}/scoring")
-    drop = set(drop_words)
+    drop = set(parse_word_list(DEFAULT_FILTER_WORDS) if drop_words is None else drop_words)
     refs = {u: filter_words(t.split(), drop) for u, t in read_map(text_path, allow_empty_value=True).items()}
     sdir = os.path.join(decode_dir, "scoring_kaldi")
     write_lines(os.path.join(sdir, "test_filt.txt"), [f"{u} {' '.join(refs[u])}".rstrip() for u in c_sorted(refs)])

@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-from steps_py.common import InputError, get_logger
+from steps_py.common import InputError, get_logger, require_files
 from steps_py.data.datadir import read_map
 from steps_py.feats.cmvn import normalise, read_cmvn_opts
 from steps_py.kaldi.options import parse_option_string, read_option_file
@@ -113,8 +113,7 @@ def iter_features(data_dir, exp_dir=None, utts=None, pipeline=None):
     import kaldiio
     pipeline = pipeline or FeaturePipeline(exp_dir)
     feats_scp = os.path.join(data_dir, "feats.scp")
-    if not os.path.exists(feats_scp):
-        raise InputError(f"no such file {feats_scp}")
+    require_files(feats_scp)
     scp = read_map(feats_scp)
     utt2spk = read_map(os.path.join(data_dir, "utt2spk"))
     cmvn_path = os.path.join(data_dir, "cmvn.scp")

@@ -23,7 +23,7 @@ import os
 
 import numpy as np
 
-from steps_py.common import InputError, get_logger, run_main
+from steps_py.common import InputError, get_logger, require_files, run_main
 from steps_py.kaldi.bindings import kaldifst
 from steps_py.kaldi.io import alignment_files, read_int_vectors
 from steps_py.kaldi.model_io import read_transition_model, read_transition_model_file, transition_table
@@ -102,8 +102,7 @@ def check_kaldi_dir(model_dir, graph_dir=None):
                    alignments_inconsistent=bad_utts)
     if graph_dir:
         path = os.path.join(graph_dir, "HCLG.fst")
-        if not os.path.exists(path):
-            raise InputError(f"no such file {path}")
+        require_files(path)
         hclg = kaldifst.StdVectorFst.read(path)
         ilabels = hclg_input_labels(hclg)
         out.update(hclg_states=int(hclg.num_states), hclg_arcs=int(ilabels.size),

@@ -2,7 +2,7 @@
 topology, the phone lists of phones/*.int, roots and questions, the OOV word and L.fst."""
 import os
 
-from steps_py.common import InputError
+from steps_py.common import InputError, require_files
 from steps_py.kaldi.bindings import kaldifst, khg
 from steps_py.kaldi.symbols import read_symbol_table
 from steps_py.kaldi.topology import parse_topo_text
@@ -14,8 +14,7 @@ class Lang:
     def __init__(self, lang_dir):
         def path(*p):
             f = os.path.join(lang_dir, *p)
-            if not os.path.exists(f):
-                raise InputError(f"no such file {f}")
+            require_files(f)
             return f
 
         def ints(*p):
@@ -54,8 +53,7 @@ class Lang:
         """L.fst (the lexicon without disambiguation symbols), read once."""
         if self._L is None:
             f = os.path.join(self.dir, "L.fst")
-            if not os.path.exists(f):
-                raise InputError(f"no such file {f}")
+            require_files(f)
             self._L = kaldifst.StdVectorFst.read(f)
         return self._L
 

@@ -19,11 +19,12 @@ import numpy as np
 
 from steps_py.common import InputError, get_logger, run_main
 from steps_py.data.datadir import read_map
-from steps_py.decode.driver import decode_options, score_decode
+from steps_py.decode.driver import decode_options, filter_words
+from steps_py.decode.scoring import score
 from steps_py.kaldi.io import read_alignments
 from steps_py.kaldi.options import parse_args_with_config
 from steps_py.memvis.data import CELL_QUANTITIES, Extraction, ExtractionWriter
-from steps_py.nnet.hybrid import decode, decode_parser, filter_words, run_job
+from steps_py.nnet.hybrid import decode, decode_parser, run_job
 
 log = get_logger("memvis.extract")
 
@@ -133,8 +134,8 @@ def main():
     if not os.path.exists(index) or os.path.getmtime(index) < newest:
         merge_extractions(parts, a.extract_dir)
     log.info(f"extraction of {a.data_dir} in {a.extract_dir}")
-    best = score_decode(a.data_dir, a.graph_dir, a.decode_dir, filter_words(a))   # after the merge: a failed
-    print(best)                                                                    # scoring leaves the extraction
+    best = score(a.data_dir, a.graph_dir, a.decode_dir, filter_words(a))   # after the merge: a failed scoring
+    print(best)                                                             # leaves the extraction
 
 
 if __name__ == "__main__":

@@ -58,7 +58,7 @@ import zlib
 
 import numpy as np
 
-from steps_py.common import InputError, get_logger, progress, run_main
+from steps_py.common import InputError, get_logger, progress, require_files, run_main
 from steps_py.data.audio import AudioError, UtteranceAudio
 from steps_py.data.datadir import c_sorted, read_map
 from steps_py.feats.cmvn import cmvn_stats
@@ -372,8 +372,7 @@ def main():
     for d in (a.nnet_dir, a.data_dir):
         if not os.path.isdir(d):
             raise InputError(f"no such directory {d}")
-    if not os.path.exists(os.path.join(a.data_dir, "wav.scp")):
-        raise InputError(f"no such file {a.data_dir}/wav.scp")
+    require_files(os.path.join(a.data_dir, "wav.scp"))
     bundle = load_acoustic_model(a.nnet_dir)
     run_noise(bundle, a.data_dir, a.out_dir, utts=[u for u in a.utts.split(",") if u], num_utts=a.num_utts,
               noise_start=a.noise_start, noise_dur=a.noise_dur, noise_db=a.noise_db, noise_mode=a.noise_mode,

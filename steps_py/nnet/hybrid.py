@@ -13,9 +13,8 @@ import os
 import numpy as np
 
 from steps_py.common import InputError, get_logger
-from steps_py.decode.driver import (add_decode_options, decode_in_jobs, decode_job, job_is_done, load_graph,
-                                    options_to_args)
-from steps_py.decode.scoring import parse_word_list
+from steps_py.decode.driver import (add_decode_options, decode_in_jobs, decode_job, filter_words, job_is_done,
+                                    load_graph, options_to_args)
 from steps_py.jobs import module_argv
 from steps_py.kaldi.io import ark_scp_writer
 from steps_py.nnet.checkpoint import load_acoustic_model
@@ -118,8 +117,3 @@ def decode(args, opts, config, module="steps_py.nnet.decode", skip_scoring=False
                            write_loglikes=args.write_loglikes, **job_options) + options_to_args(opts)
     return decode_in_jobs(args.data_dir, args.graph_dir, args.decode_dir, opts, args.nj, args.cmd, job_argv,
                           filter_words(args), skip_scoring)
-
-
-def filter_words(args):
-    """The words removed before scoring (--filter-words), None for the default filter."""
-    return None if args.filter_words is None else parse_word_list(args.filter_words)

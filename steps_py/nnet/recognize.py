@@ -22,7 +22,7 @@ import re
 import sys
 import time
 
-from steps_py.common import InputError, get_logger, run_main
+from steps_py.common import InputError, get_logger, require_files, run_main
 from steps_py.data.audio import conform_rate, read_audio_file, select_channel
 from steps_py.decode import search
 from steps_py.decode.driver import add_decode_options, decode_options, load_graph
@@ -61,8 +61,7 @@ class Recognizer:
         self.bundle = load_acoustic_model(nnet_dir)
         self.graph = load_graph(graph_dir, self.bundle.trans_model)
         words_path = os.path.join(graph_dir, "words.txt")
-        if not os.path.exists(words_path):
-            raise InputError(f"no such file {words_path}")
+        require_files(words_path)
         self.id2word = read_symbol_table(words_path, by_id=True)
         self.feat_config = load_feature_config("fbank", feat_config)
         self.knf_opts = self.feat_config.knf_options()

@@ -308,9 +308,7 @@ def prepare(args, cfg, tc):
     import kaldiio
     d = args.exp_dir
     os.makedirs(os.path.join(d, "log"), exist_ok=True)
-    for f in ("final.mdl", "tree"):
-        if not os.path.exists(os.path.join(args.ali_dir, f)):
-            raise InputError(f"no such file {os.path.join(args.ali_dir, f)}")
+    require_files(os.path.join(args.ali_dir, "final.mdl"), os.path.join(args.ali_dir, "tree"))
     for src, name in ((args.ali_dir + "/final.mdl", "final.mdl"), (args.ali_dir + "/tree", "tree"),
                       (args.nnet_conf, "nnet.conf"), (args.train_conf, "train.conf")):
         if src and os.path.exists(src):
