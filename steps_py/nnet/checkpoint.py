@@ -1,7 +1,8 @@
 """The model dir a training writes and everything that reads it (exp/nnet/<name>/):
 
-  <iter>.pt, final.pt   checkpoints: {"model": state dict, "optimizer": state dict, "nnet_config": NnetConfig as a
-                        dict, "input_dim", "num_pdfs", "iter", "history": per-iteration training numbers}
+  <iter>.pt, final.pt   checkpoints: {"model": state dict, "nnet_config": NnetConfig as a dict, "input_dim",
+                        "num_pdfs", "iter", "history": per-iteration training numbers} (no optimizer state: each
+                        iteration starts a fresh optimizer, as Kaldi's)
   prior.vec             pdf priors [P] (Kaldi text vector)
   cmvn_opts             the CMVN of the features (Kaldi's --norm-means/--norm-vars)
   final.mdl, tree       the transition model and tree of the alignments trained on (decoding needs them)
@@ -34,10 +35,10 @@ def latest_checkpoint(exp_dir):
     return max(its, default=0)
 
 
-def save_checkpoint(path, model, opt, cfg, input_dim, num_pdfs, it, history):
+def save_checkpoint(path, model, cfg, input_dim, num_pdfs, it, history):
     """Writes a checkpoint (see the module docstring) atomically."""
     import torch
-    state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "nnet_config": cfg.to_dict(),
+    state = {"model": model.state_dict(), "nnet_config": cfg.to_dict(),
              "input_dim": input_dim, "num_pdfs": num_pdfs, "iter": it, "history": history}
     with atomic_path(path) as tmp:
         torch.save(state, tmp)

@@ -117,11 +117,13 @@ class ChunkGeometry:
 
 
 def make_chunks(frames, geom, rng=None):
-    """Frames -> (input frame indices [C, input_length] int64 into frames.feats, targets [C, W] int64).
+    """Frames -> (input frame indices [C, input_length] int64 into frames.feats, targets [C, W] int64,
+    weights [C, W] float32).
 
     Chunk starts tile each utterance from a random offset in [0, W) when ``rng`` is given (a new tiling every
-    epoch, as nnet3's frame shifts), else from 0; the first and last chunks are moved inside the utterance so
-    every labelled frame is used once, and utterances shorter than W give one padded chunk."""
+    epoch, as nnet3's frame shifts), else from 0; the first and last chunks are moved inside the utterance, so they
+    overlap their neighbours, and utterances shorter than W give one padded chunk. A labelled frame in k chunks has
+    weight 1/k in each (Kaldi splits the weight of the overlap), so every frame counts once; padding has weight 0."""
     W = geom.width
     starts, utt_of = [], []
     for u, T in enumerate(frames.lengths):
@@ -143,8 +145,11 @@ def make_chunks(frames, geom, rng=None):
     inputs = u_start + np.clip(rel, 0, u_len - 1)
     lab_rel = starts[:, None] + np.arange(W)[None, :]
     lab_ok = lab_rel < u_len
-    targets = np.where(lab_ok, frames.targets[u_start + np.minimum(lab_rel, u_len - 1)], IGNORE)
-    return inputs, targets
+    lab_idx = u_start + np.minimum(lab_rel, u_len - 1)
+    targets = np.where(lab_ok, frames.targets[lab_idx], IGNORE)
+    coverage = np.bincount(lab_idx[lab_ok], minlength=len(frames.targets))
+    weights = np.where(lab_ok & (targets != IGNORE), 1.0 / np.maximum(coverage[lab_idx], 1), 0.0)
+    return inputs, targets, weights.astype(np.float32)
 
 
 def minibatches(num_chunks, size, rng):

@@ -48,7 +48,11 @@ class OnlineNaturalGradient:
 
     ``num_samples_history``: the decay time of the estimate, in rows (eta = 1 - exp(-N / num_samples_history) is the
     weight of a call with N rows). ``alpha``: smoothing, the inverse is of F + (alpha / dim) tr(F) I.
-    ``epsilon``, ``delta``: floors (rho, d >= epsilon; rho >= delta * largest eigenvalue estimate), as Kaldi.
+    ``epsilon``, ``delta``: floors (rho, d >= epsilon * tr(F) / dim; rho >= delta * largest eigenvalue estimate).
+    Kaldi's epsilon (1e-10) is absolute, on a sum-over-frames objective whose derivatives are O(1); here it is
+    relative to the mean eigenvalue, so the preconditioner does not depend on the units of the loss (scaling every
+    row by s scales the estimate by s^2 and leaves the preconditioned directions as they are: a mean-over-frames
+    CE, whose output derivatives are 1e-3 to 1e-6 of Kaldi's, gets the same natural gradient).
     """
 
     def __init__(self, dim, rank, update_period=4, num_samples_history=2000.0, alpha=4.0,
@@ -155,7 +159,7 @@ class OnlineNaturalGradient:
         Y = J.mul_(eta / N).add_(self.R.double() * ((1.0 - eta) * (d + rho)).unsqueeze(1))
         Z = Y @ Y.T                                             # [rank, rank] = R F_new^2 R^T
         Z = 0.5 * (Z + Z.T)
-        z_scale = max(1.0, float(Z.trace()))
+        z_scale = float(Z.trace()) if float(Z.trace()) > 0.0 else 1.0
         c, U = torch.linalg.eigh(Z / z_scale)
         c, U = c.flip(0) * z_scale, U.flip(1)                   # descending
         c_floor = (rho * (1.0 - eta)) ** 2
@@ -163,10 +167,11 @@ class OnlineNaturalGradient:
         c = c.clamp(min=max(c_floor, 1e-300))
         sqrt_c = c.sqrt()
         tr_F_new = eta / N * tr_rows + (1.0 - eta) * (D * rho + float(d.sum()))
+        floor = self._floor(tr_F_new / D)
         rho_new = (tr_F_new - float(sqrt_c.sum())) / (D - K)
         d_new = sqrt_c - rho_new
-        rho_new = max(rho_new, self.epsilon, self.delta * float(sqrt_c.max()))
-        d_new = d_new.clamp(min=self.epsilon)
+        rho_new = max(rho_new, floor, self.delta * float(sqrt_c.max()))
+        d_new = d_new.clamp(min=floor)
         R_new = (U.T / sqrt_c.unsqueeze(1)) @ Y                 # [rank, dim]
         gram = R_new @ R_new.T
         if num_floored > 0 or not bool((gram - torch.eye(K, dtype=gram.dtype)).abs().max() < 1e-3):
@@ -175,6 +180,10 @@ class OnlineNaturalGradient:
         self.d = d_new
         self.rho = float(rho_new)
         self.num_updates += 1
+
+    def _floor(self, mean_eigenvalue):
+        """The floor of rho and d: epsilon times the mean eigenvalue of the estimate (an all-zero stream: 1e-300)."""
+        return max(self.epsilon * mean_eigenvalue, 1e-300)
 
     def _reorthogonalize(self, R, gram):
         """Rows of R made orthonormal by the inverse Cholesky factor of R R^T (Gram-Schmidt in rank space)."""
@@ -185,11 +194,13 @@ class OnlineNaturalGradient:
         return torch.linalg.solve_triangular(L, R, upper=False)
 
     def _initialize(self, rows):
-        """Start from a fixed orthonormal R with tiny d and rho, then three updates on the first rows (as Kaldi)."""
+        """Start from a fixed orthonormal R with tiny d and rho (epsilon times the rows' mean eigenvalue), then three
+        updates on the first rows (as Kaldi)."""
         self.R = _special_orthonormal(self.rank, self.dim, rows.dtype, rows.device)
-        self.d = torch.full((self.rank,), self.epsilon, dtype=torch.float64)
-        self.rho = self.epsilon
         tr_rows = float(torch.linalg.vector_norm(rows)) ** 2
+        floor = self._floor(tr_rows / (rows.shape[0] * self.dim))
+        self.d = torch.full((self.rank,), floor, dtype=torch.float64)
+        self.rho = floor
         for _ in range(3):
             self._update(rows, rows @ self.R.T, tr_rows)
         self.num_updates = 0

@@ -12,11 +12,17 @@ alignment counts), <iter>.pt checkpoints (the last two kept) and final.pt, train
 lines (per iteration: lr, train CE, valid CE and frame accuracy), tensorboard/ event files.
 
 Training as Kaldi's nnet3 recipes: chunks of ``chunk_width`` labelled frames with ``chunk_left_context`` extra
-frames and the model's label delay; ``num_valid_utts`` training utterances held out for validation; learning
-rate decaying exponentially from initial_lr to final_lr over all iterations; max-change per minibatch; momentum;
-NSGD (steps_py.nnet.nsgd), plain SGD or Adam. With num_jobs N > 1, N processes (torch.distributed, gloo) train on
-disjoint shards of the data and their models are averaged after every iteration, with the learning rate scaled by N
-(Kaldi's parallel training). Under torchrun (or srun + torchrun) the ranks come from the environment instead.
+frames and the model's label delay (``chunk_width`` may be a schedule, one width per pass over the data, the last
+repeated: e.g. 40,40,160,160 trains the last two epochs on chunks four times as long, with four times fewer chunks
+per minibatch, so that the recurrence learns the horizon it is decoded at); ``num_valid_utts`` training utterances held out for validation; learning
+rate decaying exponentially from initial_lr to final_lr over all iterations; max-change per minibatch, per
+component (each affine transform; the output layer has its own) and for the whole model; momentum; NSGD
+(steps_py.nnet.nsgd), plain SGD or Adam, on the per-frame mean CE (the frames where edge chunks overlap split their
+weight, so each frame counts once). With num_jobs N > 1, N processes (torch.distributed, gloo) train on disjoint
+shards of the data and their models are averaged after every iteration, with the learning rate scaled by N
+(Kaldi's parallel training). As in Kaldi, where each iteration of each job is a new nnet3-train process, every
+iteration starts a fresh optimizer: momentum, NSGD's Fisher estimates and Adam's moments are reset, nothing but the
+(averaged) model carries over. Under torchrun (or srun + torchrun) the ranks come from the environment instead.
 A killed run resumes from its last checkpoint with the same data order; a NaN/Inf loss stops with an error.
 """
 import argparse
@@ -45,7 +51,8 @@ log = get_logger("nnet.train")
 TRAIN_DEFAULTS = {
     "num_epochs": "4.0", "num_jobs": "1", "num_threads": "0", "frames_per_iter": "200000", "minibatch_size": "64",
     "chunk_width": "40", "chunk_left_context": "20", "optimizer": "nsgd", "initial_lr": "8.0",
-    "final_lr": "0.8", "momentum": "0.0", "max_change": "2.0", "adam_lr_scale": "0.00025",
+    "final_lr": "0.8", "momentum": "0.0", "max_change": "2.0", "max_change_per_component": "0.75",
+    "max_change_output": "1.5", "adam_lr_scale": "0.00025",
     "num_valid_utts": "100", "seed": "1", "nsgd_rank_in": "20", "nsgd_rank_out": "80",
     "nsgd_update_period": "4", "nsgd_num_samples_history": "2000", "nsgd_alpha": "4.0", "keep_checkpoints": "2",
 }
@@ -62,6 +69,10 @@ def read_train_conf(path):
                 if value not in ("nsgd", "sgd", "adam"):
                     raise ValueError("expected nsgd, sgd or adam")
                 out[name] = value
+            elif name == "chunk_width":
+                out[name] = [int(w) for w in value.split(",")]
+                if min(out[name]) < 1:
+                    raise ValueError("widths must be >= 1")
             elif "." in default:
                 out[name] = float(value)
             else:
@@ -88,23 +99,28 @@ def split_valid(utts, num_valid, seed):
     return [u for i, u in enumerate(utts) if i not in valid], [u for i, u in enumerate(utts) if i in valid]
 
 
-def minibatch_stream(frames, geom, minibatch_size, seed, rank):
-    """Endless (inputs [B, L] frame indices, targets [B, W]) minibatches: epoch e tiles the utterances with
-    offsets from rng(seed, rank, e) and shuffles the chunks; deterministic, so a resumed run can skip ahead."""
+def minibatch_stream(frames, widths, left_context, label_delay, minibatch_size, seed, rank):
+    """Endless (inputs [B, L] frame indices, targets [B, W], weights [B, W]) minibatches: epoch e tiles the
+    utterances into chunks of widths[min(e, last)] labelled frames with offsets from rng(seed, rank, e) and shuffles
+    them; a minibatch holds minibatch_size * widths[0] / W chunks (the same number of frames whatever the width).
+    Deterministic, so a resumed run can skip ahead."""
     epoch = 0
     while True:
         rng = np.random.default_rng([seed, rank, epoch])
-        inputs, targets = nnet_egs.make_chunks(frames, geom, rng)
-        for idx in nnet_egs.minibatches(len(inputs), minibatch_size, rng):
-            yield inputs[idx], targets[idx]
+        geom = nnet_egs.ChunkGeometry(widths[min(epoch, len(widths) - 1)], left_context, label_delay)
+        inputs, targets, weights = nnet_egs.make_chunks(frames, geom, rng)
+        chunks_per_mb = max(1, round(minibatch_size * widths[0] / geom.width))
+        for idx in nnet_egs.minibatches(len(inputs), chunks_per_mb, rng):
+            yield inputs[idx], targets[idx], weights[idx]
         epoch += 1
 
 
-def chunks_per_epoch(frames, width):
-    return int(np.maximum(1, np.ceil(frames.lengths / width)).sum())
-
-
 # ----------------------------------------------------------------------------------------------- optimisation
+
+def component_max_changes(model, tc):
+    """Kaldi's per-component max-change, one value per affine record of the model (the output layer last)."""
+    return [tc["max_change_per_component"]] * (len(model.affine_records()) - 1) + [tc["max_change_output"]]
+
 
 def make_optimizer(model, tc, num_jobs):
     """(optimizer, lr multiplier): NSGD, SGD or Adam from the train conf. The lr of SGD/NSGD is scaled by the
@@ -115,6 +131,7 @@ def make_optimizer(model, tc, num_jobs):
         in_records = {id(p) for r in records for p in (r.weight, r.bias) if p is not None}
         others = [p for p in model.parameters() if id(p) not in in_records]
         opt = NSGD(records, others, lr=tc["initial_lr"], momentum=tc["momentum"], max_change=tc["max_change"],
+                   max_change_per_record=component_max_changes(model, tc),
                    rank_in=tc["nsgd_rank_in"], rank_out=tc["nsgd_rank_out"],
                    update_period=tc["nsgd_update_period"], num_samples_history=tc["nsgd_num_samples_history"],
                    alpha=tc["nsgd_alpha"])
@@ -134,13 +151,20 @@ def set_lr(opt, lr):
         opt.lr = lr
 
 
-def limit_change(model, lr, max_change):
-    """Plain SGD/Adam: Kaldi's max-change as a gradient-norm limit (change = lr * grad); returns True if applied."""
+def limit_change(model, lr, tc):
+    """Plain SGD/Adam: Kaldi's max-change, per component (each affine record) and then for the whole model, as
+    gradient-norm limits (change = lr * grad). Returns (components limited, whole model limited)."""
     import torch
-    if max_change <= 0:
-        return False
-    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_change / max(lr, 1e-12))
-    return bool(norm * lr > max_change)
+    lr = max(lr, 1e-12)
+    n_components = 0
+    for rec, limit in zip(model.affine_records(), component_max_changes(model, tc)):
+        params = [p for p in (rec.weight, rec.bias) if p is not None and p.grad is not None]
+        if limit > 0 and params:
+            n_components += bool(torch.nn.utils.clip_grad_norm_(params, limit / lr) * lr > limit)
+    if tc["max_change"] <= 0:
+        return n_components, False
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), tc["max_change"] / lr)
+    return n_components, bool(norm * lr > tc["max_change"])
 
 
 def evaluate(model, frames, label_delay, batch_frames=20000):
@@ -186,23 +210,22 @@ def train_rank(rank, world, args, cfg, tc, shards, valid_utts, num_pdfs, input_d
         valid = nnet_egs.load_frames(iter_features(args.data_dir, utts=valid_utts, pipeline=pipeline), targets,
                                      what="valid")
     del targets
-    geom = nnet_egs.ChunkGeometry(tc["chunk_width"], tc["chunk_left_context"], cfg.label_delay)
-    mb_per_iter = max(1, round(tc["frames_per_iter"] / (tc["minibatch_size"] * tc["chunk_width"])))
+    widths = tc["chunk_width"]
+    mb_per_iter = max(1, round(tc["frames_per_iter"] / (tc["minibatch_size"] * widths[0])))
 
     torch.manual_seed(tc["seed"])
     model = AcousticModel(cfg, input_dim, num_pdfs)
-    opt, lr_mult = make_optimizer(model, tc, world)
     start, history = latest_checkpoint(args.exp_dir), []
     if start:
         ckpt = read_checkpoint(checkpoint_path(args.exp_dir, start))
         model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
         history = ckpt["history"]
         if rank == 0:
             log.info(f"resuming from {checkpoint_path(args.exp_dir, start)} (iteration {start} of {num_iters})")
     model.train()
     model.record_affine = tc["optimizer"] == "nsgd"
-    stream = minibatch_stream(frames, geom, tc["minibatch_size"], tc["seed"], rank)
+    stream = minibatch_stream(frames, widths, tc["chunk_left_context"], cfg.label_delay, tc["minibatch_size"],
+                              tc["seed"], rank)
     for _ in range(start * mb_per_iter):
         next(stream)
     feats_all = torch.from_numpy(frames.feats)
@@ -213,25 +236,29 @@ def train_rank(rank, world, args, cfg, tc, shards, valid_utts, num_pdfs, input_d
         writer = SummaryWriter(os.path.join(args.exp_dir, "tensorboard"))
         log.info(f"{cfg.cell} x {cfg.num_layers} layers of {cfg.cell_dim}: {model.num_params()} parameters; "
                  f"{world} job(s) x {threads} thread(s); {num_iters} iterations of {mb_per_iter} minibatches of "
-                 f"{tc['minibatch_size']} chunks ({geom.width} frames + {geom.left_context} left context, label "
-                 f"delay {cfg.label_delay}); optimizer {tc['optimizer']}, lr {tc['initial_lr']} -> {tc['final_lr']}")
+                 f"{tc['minibatch_size']} chunks ({','.join(map(str, widths))} frames + "
+                 f"{tc['chunk_left_context']} left context, label delay {cfg.label_delay}); optimizer {tc['optimizer']}, lr {tc['initial_lr']} -> {tc['final_lr']}")
 
     t_start = time.time()
     for it in range(start, num_iters):
+        # every job starts each iteration from the averaged model with a fresh optimizer (momentum, NSGD's Fisher
+        # estimates, Adam's moments), as each iteration of Kaldi's train_rnn.py is a new nnet3-train process
+        opt, lr_mult = make_optimizer(model, tc, world)
         lr = lr_at(it, num_iters, tc["initial_lr"], tc["final_lr"]) * lr_mult
         set_lr(opt, lr)
         torch.manual_seed(tc["seed"] * 100003 + it * 101 + rank)
-        tot_loss, tot_frames, n_limited, t0 = 0.0, 0, 0, time.time()
-        limited_before = getattr(opt, "num_max_change_applied", 0)
+        tot_loss, tot_frames, n_limited, n_comp_limited, t0 = 0.0, 0.0, 0, 0, time.time()
         bar = progress(range(mb_per_iter), desc=f"iter {it + 1}/{num_iters}", unit="mb") \
             if rank == 0 else range(mb_per_iter)
         for _ in bar:
-            idx, tgt = next(stream)
+            idx, tgt, wgt = next(stream)
             x = feats_all[torch.from_numpy(idx)]
-            y = torch.from_numpy(tgt)
-            logits = model(x)[:, offset:offset + geom.width]
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1),
-                                   ignore_index=nnet_egs.IGNORE)
+            y, w = torch.from_numpy(tgt).reshape(-1), torch.from_numpy(wgt).reshape(-1)
+            logits = model(x)[:, offset:offset + tgt.shape[1]]
+            ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y, ignore_index=nnet_egs.IGNORE,
+                                 reduction="none")
+            n = float(w.sum())
+            loss = (ce * w).sum() / max(n, 1e-12)      # per-frame mean CE, each frame counted once
             if not torch.isfinite(loss):
                 last = f"{checkpoint_path(args.exp_dir, it)} is the last good model" if it else "no model saved"
                 raise InputError(f"training diverged at iteration {it + 1} (loss {loss.item()}); lower initial_lr "
@@ -239,13 +266,14 @@ def train_rank(rank, world, args, cfg, tc, shards, valid_utts, num_pdfs, input_d
             opt.zero_grad()
             loss.backward()
             if tc["optimizer"] != "nsgd":
-                n_limited += limit_change(model, lr, tc["max_change"])
+                comp, whole = limit_change(model, lr, tc)
+                n_comp_limited += comp
+                n_limited += whole
             opt.step()
-            n = int((y != nnet_egs.IGNORE).sum())
             tot_loss += loss.item() * n
             tot_frames += n
         if tc["optimizer"] == "nsgd":
-            n_limited = getattr(opt, "num_max_change_applied", 0) - limited_before
+            n_limited, n_comp_limited = opt.num_max_change_applied, sum(opt.num_max_change_per_record_applied)
         stats = torch.tensor([tot_loss, tot_frames], dtype=torch.float64)
         if dist is not None:
             with torch.no_grad():
@@ -262,16 +290,17 @@ def train_rank(rank, world, args, cfg, tc, shards, valid_utts, num_pdfs, input_d
             valid_ce, valid_acc = evaluate(model, valid, cfg.label_delay) if valid is not None else (float("nan"),) * 2
             secs = time.time() - t0
             history.append({"iter": it + 1, "lr": lr, "train_ce": train_ce, "valid_ce": valid_ce,
-                            "valid_acc": valid_acc, "frames": int(stats[1]), "seconds": secs,
-                            "max_change_applied": int(n_limited)})
+                            "valid_acc": valid_acc, "frames": round(float(stats[1])), "seconds": secs,
+                            "max_change_applied": int(n_limited),
+                            "max_change_per_component_applied": int(n_comp_limited)})
             log.info(f"iter {it + 1}/{num_iters}: lr {lr:.4g}, train CE {train_ce:.4f}, valid CE {valid_ce:.4f}, "
-                     f"valid frame acc {valid_acc:.4f}; {int(stats[1])} frames in {secs:.1f} s "
-                     f"({stats[1] / secs:.0f} frames/s)")
+                     f"valid frame acc {valid_acc:.4f}; {float(stats[1]):.0f} frames in {secs:.1f} s "
+                     f"({stats[1] / secs:.0f} frames/s); max-change applied to the whole model in {n_limited} "
+                     f"of {mb_per_iter} minibatches, to a component {n_comp_limited} times")
             for k in ("lr", "train_ce", "valid_ce", "valid_acc"):
                 writer.add_scalar(k, history[-1][k], it + 1)
             writer.flush()
-            save_checkpoint(checkpoint_path(args.exp_dir, it + 1), model, opt, cfg, input_dim, num_pdfs, it + 1,
-                            history)
+            save_checkpoint(checkpoint_path(args.exp_dir, it + 1), model, cfg, input_dim, num_pdfs, it + 1, history)
             old = it + 1 - tc["keep_checkpoints"]
             if old > 0 and os.path.exists(checkpoint_path(args.exp_dir, old)):
                 os.unlink(checkpoint_path(args.exp_dir, old))
@@ -336,8 +365,8 @@ def prepare(args, cfg, tc):
     shards = [train_utts[r::world] for r in range(world)]
     input_dim = kaldiio.load_mat(scp[utts[0]]).shape[1]
     frames_per_job = sum(len(targets[u]) for u in train_utts) / world
-    chunks = frames_per_job / tc["chunk_width"]
-    mb_per_iter = max(1, round(tc["frames_per_iter"] / (tc["minibatch_size"] * tc["chunk_width"])))
+    chunks = frames_per_job / tc["chunk_width"][0]
+    mb_per_iter = max(1, round(tc["frames_per_iter"] / (tc["minibatch_size"] * tc["chunk_width"][0])))
     num_iters = max(1, math.ceil(tc["num_epochs"] * chunks / tc["minibatch_size"] / mb_per_iter))
     log.info(f"{len(train_utts)} training utterances ({frames_per_job * world / 360000:.2f} h), {len(valid_utts)} "
              f"held out for validation; {num_pdfs} pdfs; {input_dim}-dim input; {world} job(s)")

@@ -22,11 +22,18 @@ def test_chunks_cover_every_labelled_frame_and_line_up_with_the_delay(seed):
     fr = frames_of([95, 40, 7, 121])
     geom = nnet_egs.ChunkGeometry(width=20, left_context=6, label_delay=3)
     rng = None if seed is None else np.random.default_rng(seed)
-    inputs, targets = nnet_egs.make_chunks(fr, geom, rng)
-    assert inputs.shape[1] == 6 + 20 + 3 and targets.shape[1] == 20
+    inputs, targets, weights = nnet_egs.make_chunks(fr, geom, rng)
+    assert inputs.shape[1] == 6 + 20 + 3 and targets.shape == weights.shape == (len(inputs), 20)
     # every frame of every utterance is labelled at least once (chunks moved inside the utterance may overlap)
     seen = set(targets[targets != nnet_egs.IGNORE].tolist())
     assert seen == set(fr.targets.tolist())
+    # ... and counts once: the weights of each labelled frame sum to 1 over its chunks; padding weighs nothing
+    total = {}
+    for y, w in zip(targets.ravel().tolist(), weights.ravel().tolist()):
+        total[y] = total.get(y, 0.0) + w
+    assert total.pop(nnet_egs.IGNORE, 0.0) == 0.0
+    assert np.allclose(sorted(total.values()), 1.0) and len(total) == fr.num_frames
+    assert weights.sum() == pytest.approx(fr.num_frames)
     # the output position left_context + label_delay + k has input frame (label frame + label_delay)
     for c in range(len(inputs)):
         for k in range(20):
@@ -44,17 +51,18 @@ def test_chunks_cover_every_labelled_frame_and_line_up_with_the_delay(seed):
 
 def test_short_utterance_gives_one_padded_chunk():
     fr = frames_of([7])
-    inputs, targets = nnet_egs.make_chunks(fr, nnet_egs.ChunkGeometry(20, 4, 2))
+    inputs, targets, weights = nnet_egs.make_chunks(fr, nnet_egs.ChunkGeometry(20, 4, 2))
     assert inputs.shape == (1, 26)
     assert (targets[0, :7] == np.arange(7)).all() and (targets[0, 7:] == nnet_egs.IGNORE).all()
+    assert (weights[0, :7] == 1.0).all() and (weights[0, 7:] == 0.0).all()
     assert inputs[0, :4].tolist() == [0, 0, 0, 0] and inputs[0, -1] == 6
 
 
 def test_random_offsets_change_the_tiling_between_epochs():
     fr = frames_of([400])
     geom = nnet_egs.ChunkGeometry(40, 10, 5)
-    a, _ = nnet_egs.make_chunks(fr, geom, np.random.default_rng(1))
-    b, _ = nnet_egs.make_chunks(fr, geom, np.random.default_rng(2))
+    a = nnet_egs.make_chunks(fr, geom, np.random.default_rng(1))[0]
+    b = nnet_egs.make_chunks(fr, geom, np.random.default_rng(2))[0]
     assert a.shape[1] == b.shape[1]
     assert set(a[:, 15].tolist()) != set(b[:, 15].tolist())
 
@@ -102,3 +110,39 @@ def test_valid_split_is_disjoint_and_seeded():
     assert len(va) == 20 and not set(tr) & set(va) and len(tr) + len(va) == 200
     assert train_nnet.split_valid(utts, 20, 1) == (tr, va)
     assert len(train_nnet.split_valid(utts[:30], 20, 1)[1]) == 3     # at most a tenth is held out
+
+
+def test_chunk_width_schedule_keeps_the_frames_per_minibatch(tmp_path):
+    conf = tmp_path / "t.conf"
+    conf.write_text("chunk_width=40,160\nminibatch_size=8\n")
+    tc = train_nnet.read_train_conf(str(conf))
+    assert tc["chunk_width"] == [40, 160]
+    conf.write_text("chunk_width=40,0\n")
+    with pytest.raises(InputError, match="chunk_width"):
+        train_nnet.read_train_conf(str(conf))
+    fr = frames_of([700, 900, 820, 640])
+    epoch_of_first = {}
+    stream = train_nnet.minibatch_stream(fr, [40, 160], 6, 3, 8, seed=1, rank=0)
+    labelled = {40: 0.0, 160: 0.0}
+    for _ in range(40):
+        inputs, targets, weights = next(stream)
+        width = targets.shape[1]
+        assert inputs.shape[1] == 6 + width + 3
+        epoch_of_first.setdefault(width, len(epoch_of_first))
+        labelled[width] += weights.sum()
+        # 8 chunks of 40 or 2 of 160: the same frames per minibatch
+        assert len(targets) * width <= 8 * 40
+    # the first pass over the data is in chunks of 40, later ones in chunks of 160; each pass counts every frame once
+    assert epoch_of_first == {40: 0, 160: 1}
+    assert labelled[40] == pytest.approx(fr.num_frames)
+
+
+def test_per_component_max_change_reaches_the_optimizer(tmp_path):
+    from steps_py.nnet.config import NnetConfig
+    from steps_py.nnet.model import AcousticModel
+    conf = tmp_path / "t.conf"
+    conf.write_text("max_change_per_component=0.5\nmax_change_output=1.25\n")
+    tc = train_nnet.read_train_conf(str(conf))
+    model = AcousticModel(NnetConfig(cell="lstm", num_layers=2, cell_dim=8), 5, 7)
+    opt, _ = train_nnet.make_optimizer(model, tc, 1)
+    assert opt.max_change_per_record == [0.5] * (len(model.affine_records()) - 1) + [1.25]

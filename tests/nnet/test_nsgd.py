@@ -347,3 +347,76 @@ def test_acoustic_model_records_with_identity_preconditioner_equal_sgd(cell):
     assert opt.num_plain_fallbacks == 0
     for (name, p), q in zip(model.named_parameters(), reference.parameters()):
         torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def recorded_minibatches(num_minibatches, cell="lstm"):
+    """The affine records of a real acoustic model over ``num_minibatches`` backward passes of its per-frame mean CE
+    (the loss nnet.train minimises), as the NSGD docstring defines them: per minibatch and record, (weight.grad,
+    bias.grad, inputs [N, in], out_grads [N, out]) with weight.grad == out_grads^T inputs. The targets are drawn
+    with Zipfian frequencies like real pdf priors (uniform ones make the output derivatives' scatter degenerate, and
+    its top-rank subspace as sensitive to rounding as to anything else)."""
+    from steps_py.nnet.config import NnetConfig
+    from steps_py.nnet.model import AcousticModel
+    torch.manual_seed(0)
+    model = AcousticModel(NnetConfig(cell=cell, num_layers=2, cell_dim=32, splice=1), 13, 40)
+    model.record_affine = True
+    gen = torch.Generator().manual_seed(1)
+    priors = 1.0 / torch.arange(1, 41)
+    batches = []
+    for _ in range(num_minibatches):
+        feats = torch.randn(8, 30, 13, generator=gen)
+        pdf_ids = torch.multinomial(priors, 8 * 30, replacement=True, generator=gen).reshape(8, 30)
+        model.zero_grad()
+        torch.nn.functional.cross_entropy(model(feats).reshape(-1, 40), pdf_ids.reshape(-1)).backward()
+        batches.append([(r.weight.grad.clone(), r.bias.grad.clone(), r.inputs.detach().clone(),
+                         r.out_grads.detach().reshape(-1, r.weight.shape[0]).clone())
+                        for r in model.affine_records()])
+    return batches
+
+
+def natural_gradients_at_scale(batches, s, dtype=torch.float32):
+    """Runs a fresh NSGD's natural_gradients() over ``batches`` (in ``dtype``) with every out_grads (and so every
+    plain gradient) multiplied by s; returns the natural gradients [minibatch][record] (weight and bias
+    concatenated, float64) and the optimizer."""
+    from types import SimpleNamespace
+    records = [SimpleNamespace(weight=torch.nn.Parameter(torch.zeros_like(w, dtype=dtype)), bias=torch.nn.Parameter(
+        torch.zeros_like(b, dtype=dtype))) for w, b, _, _ in batches[0]]
+    opt = NSGD(records, lr=1.0, max_change=0.0)
+    out = []
+    for batch in batches:
+        for rec, (w_grad, b_grad, inputs, out_grads) in zip(records, batch):
+            rec.weight.grad, rec.bias.grad = w_grad.to(dtype) * s, b_grad.to(dtype) * s
+            rec.inputs, rec.out_grads = inputs.to(dtype), out_grads.to(dtype) * s
+        opt.natural_gradients()
+        out.append([torch.cat([r.weight.grad, r.bias.grad.unsqueeze(1)], 1).double() for r in records])
+    return out, opt
+
+
+def worst_relative_error(reference, scaled, s):
+    return max(float((y / s - x).norm() / x.norm()) for a, b in zip(reference, scaled) for x, y in zip(a, b))
+
+
+def test_natural_gradient_does_not_depend_on_the_units_of_the_loss():
+    """Multiplying every record's out_grads by s multiplies each natural gradient by s and changes nothing else,
+    for s in [1e-6, 1e3], through the initial updates and the periodic ones (14 minibatches). In float64 the maths
+    is tested (relative error <= 1e-4); in float32, as training runs, scaling is rounding, and the error is that of
+    a rounding-sized change of the derivatives (the first estimates of the output layer, on a minibatch where most
+    pdfs do not occur, are that sensitive whatever the scale)."""
+    batches = recorded_minibatches(14)
+    # the mean CE's output derivatives are tiny (Kaldi's sum over frames would be N = 240 times larger)
+    assert float(batches[0][-1][3].abs().max()) < 1e-2
+    reference, ref_opt = natural_gradients_at_scale(batches, 1.0, torch.float64)
+    for s in (1e-6, 1e-3, 1e3):
+        scaled, opt = natural_gradients_at_scale(batches, s, torch.float64)
+        assert worst_relative_error(reference, scaled, s) <= 1e-4, f"s={s}"
+        for (ref_in, ref_out), (pre_in, pre_out) in zip(ref_opt.preconditioners, opt.preconditioners):
+            assert pre_out.rho == pytest.approx(ref_out.rho * s * s, rel=1e-6)
+            assert pre_in.rho == pytest.approx(ref_in.rho, rel=1e-9)
+    reference32, _ = natural_gradients_at_scale(batches, 1.0)
+    gen = torch.Generator().manual_seed(2)
+    rounded = [[(w, b, x, g * (1 + 6e-8 * torch.randn(g.shape, generator=gen))) for w, b, x, g in batch]
+               for batch in batches]
+    rounding_error = worst_relative_error(reference32, natural_gradients_at_scale(rounded, 1.0)[0], 1.0)
+    for s in (1e-6, 1e-3, 1e3):
+        err = worst_relative_error(reference32, natural_gradients_at_scale(batches, s)[0], s)
+        assert err <= max(1e-4, 5 * rounding_error), f"s={s}: {err:.2e} (rounding alone: {rounding_error:.2e})"
