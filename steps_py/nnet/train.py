@@ -50,10 +50,10 @@ log = get_logger("nnet.train")
 
 TRAIN_DEFAULTS = {
     "num_epochs": "4.0", "num_jobs": "1", "num_threads": "0", "frames_per_iter": "200000", "minibatch_size": "64",
-    "chunk_width": "40", "chunk_left_context": "20", "optimizer": "nsgd", "initial_lr": "8.0",
-    "final_lr": "0.8", "momentum": "0.0", "max_change": "2.0", "max_change_per_component": "0.75",
+    "chunk_width": "40,40,200,200", "chunk_left_context": "20", "optimizer": "nsgd", "initial_lr": "8.0",
+    "final_lr": "0.8", "momentum": "0.5", "max_change": "2.0", "max_change_per_component": "0.75",
     "max_change_output": "1.5", "adam_lr_scale": "0.00025",
-    "num_valid_utts": "100", "seed": "1", "nsgd_rank_in": "20", "nsgd_rank_out": "80",
+    "num_valid_utts": "100", "valid_seed": "1", "seed": "1", "nsgd_rank_in": "20", "nsgd_rank_out": "80",
     "nsgd_update_period": "4", "nsgd_num_samples_history": "2000", "nsgd_alpha": "4.0", "keep_checkpoints": "2",
 }
 
@@ -314,7 +314,7 @@ def train_rank(rank, world, args, cfg, tc, shards, valid_utts, num_pdfs, input_d
             shutil.copyfile(final, tmp)
         last = history[-1] if history else {}
         summary = {"num_params": model.num_params(), "num_iters": num_iters, "epochs": tc["num_epochs"],
-                   "num_jobs": world, "optimizer": tc["optimizer"], "final_train_ce": last.get("train_ce"),
+                   "num_jobs": world, "seed": tc["seed"], "chunk_width": tc["chunk_width"], "optimizer": tc["optimizer"], "final_train_ce": last.get("train_ce"),
                    "final_valid_ce": last.get("valid_ce"), "final_valid_acc": last.get("valid_acc"),
                    "train_seconds": sum(h["seconds"] for h in history), "history": history}
         with atomic_open(os.path.join(args.exp_dir, "train_summary.json")) as f:
@@ -355,7 +355,7 @@ def prepare(args, cfg, tc):
                     f"{args.ali_dir}; they are not used")
     if not utts:
         raise InputError(f"no utterance of {args.data_dir}/feats.scp has an alignment in {args.ali_dir}")
-    train_utts, valid_utts = split_valid(utts, tc["num_valid_utts"], tc["seed"])
+    train_utts, valid_utts = split_valid(utts, tc["num_valid_utts"], tc["valid_seed"])
     counts = nnet_egs.pdf_counts({u: targets[u] for u in train_utts}, num_pdfs)
     write_kaldi_vector(os.path.join(d, "prior.vec"), nnet_egs.priors_from_counts(counts))
     unseen = int((counts == 0).sum())
@@ -382,6 +382,8 @@ def train(args):
         tc["optimizer"] = args.optimizer
     if args.num_epochs:
         tc["num_epochs"] = args.num_epochs
+    if args.seed is not None:
+        tc["seed"] = args.seed
     env_world = int(os.environ.get("WORLD_SIZE", "1"))
     old_conf = os.path.join(args.exp_dir, "nnet.conf")
     if os.path.exists(old_conf) and not args.force and \
@@ -427,6 +429,7 @@ def main():
     p.add_argument("--num-jobs", type=int, default=0, help="parallel jobs (default: num_jobs of the train conf)")
     p.add_argument("--optimizer", choices=["nsgd", "sgd", "adam"], help="override the train conf's optimizer")
     p.add_argument("--num-epochs", type=float, default=0, help="override the train conf's num_epochs")
+    p.add_argument("--seed", type=int, help="override the train conf's seed (initialisation and data order)")
     p.add_argument("--force", action="store_true", help="train again even if final.pt exists")
     p.add_argument("data_dir")
     p.add_argument("ali_dir")
