@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Usage: utils/nnet_stage.sh [--nj N] [--grid default|paper] [--gmm tri2b] [--lang-test data/lang_test_tgpr]
 #                            [--train-conf conf/nnet/train.conf] [--memvis-set SET] [--ali-dir DIR]
-#                            <train|decode|compare> <train-set> "<test-sets>"
+#                            [--seeds "1 2 3"] <train|decode|compare> <train-set> "<test-sets>"
 # The acoustic-model stages of a recipe (run from egs/<corpus>/s5 with path.sh and cmd.sh sourced):
 #   train:   every model of conf/nnet/grid_<grid>.txt (conf/nnet/<name>.conf) on data/<train-set>_fbank with the
-#            targets of --ali-dir (default exp/<gmm>_ali_<train-set>, aligned first with exp/<gmm> when missing)
-#                                                             -> exp/nnet/<name> (log/train.log, final.pt)
+#            targets of --ali-dir (default exp/<gmm>_ali_<train-set>, aligned first with exp/<gmm> when missing),
+#            once per seed of --seeds (default: the train conf's seed) -> exp/nnet/<name> (the first seed) and
+#            exp/nnet/<name>_seed<k> (the others); log/train.log, final.pt
 #   decode:  each model on data/<test-set>_fbank with the graph of exp/<gmm> -> exp/nnet/<name>/decode_<lm>_<set>;
 #            best %WER lines appended to RESULTS; the memory-analysis set (--memvis-set, default memvis_set of
 #            conf/memvis.conf) is extracted while it is decoded (exp/nnet/<name>/extract_<set>)
@@ -20,9 +21,10 @@ lang_test=data/lang_test_tgpr
 train_conf=conf/nnet/train.conf
 memvis_set=
 ali_dir=
+seeds=
 . ./utils/parse_options.sh
 memvis_set_opt=$memvis_set
-if [ $# -ne 3 ]; then sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 1; fi
+if [ $# -ne 3 ]; then sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 1; fi
 what=$1; train=$2; test_sets=$3
 
 grid_file=conf/nnet/grid_$grid.txt
@@ -30,6 +32,15 @@ grid_file=conf/nnet/grid_$grid.txt
 models=$(grep -v '^ *#' $grid_file | awk '{print $1}')
 lm=$(basename $lang_test | sed 's/^lang_test_//')
 graph=exp/$gmm/graph_$lm
+seeds=($seeds)
+run_dirs() {  # <model>: its run dirs, one per seed (the first seed's is exp/nnet/<model>)
+  echo exp/nnet/$1
+  for k in "${seeds[@]:1}"; do echo exp/nnet/$1_seed$k; done
+}
+seed_of() {  # <run dir>: --seed <k> when --seeds was given
+  [ ${#seeds[@]} -eq 0 ] && return
+  case $1 in *_seed*) echo "--seed ${1##*_seed}" ;; *) echo "--seed ${seeds[0]}" ;; esac
+}
 
 case $what in
   train)
@@ -43,10 +54,12 @@ case $what in
     done
     for m in $models; do
       [ -f conf/nnet/$m.conf ] || { echo "$0: no such file conf/nnet/$m.conf (listed in $grid_file)" >&2; exit 1; }
-      mkdir -p exp/nnet/$m/log
-      echo "$0: training exp/nnet/$m (conf/nnet/$m.conf; log in exp/nnet/$m/log/train.log)"
-      python -m steps_py.nnet.train --nnet-conf conf/nnet/$m.conf --train-conf $train_conf \
-        data/${train}_fbank $ali exp/nnet/$m 2>&1 | tee -a exp/nnet/$m/log/train.log
+      for d in $(run_dirs $m); do
+        mkdir -p $d/log
+        echo "$0: training $d (conf/nnet/$m.conf $(seed_of $d); log in $d/log/train.log)"
+        python -m steps_py.nnet.train --nnet-conf conf/nnet/$m.conf --train-conf $train_conf $(seed_of $d) \
+          data/${train}_fbank $ali $d 2>&1 | tee -a $d/log/train.log
+      done
     done ;;
   decode)
     [ -f $graph/HCLG.fst ] || python -m steps_py.decode.mkgraph $lang_test exp/$gmm $graph
@@ -54,21 +67,23 @@ case $what in
     [ -f conf/memvis.conf ] && . conf/memvis.conf   # the memory-analysis set is extracted while it is decoded
     [ -n "$memvis_set_opt" ] && memvis_set=$memvis_set_opt
     for m in $models; do
-      for s in $test_sets; do
-        d=exp/nnet/$m/decode_${lm}_$s
-        step=steps_py.nnet.decode extract_opts=
-        if [ $s = $memvis_set ] && [ -f exp/${gmm}_ali_$s/phone_ali.1.gz ]; then
-          step=steps_py.memvis.extract
-          extract_opts="--extract-dir exp/nnet/$m/extract_$s --extract-utts $extract_utts"
-          extract_opts="$extract_opts --extract-dtype $extract_dtype --extract-ali-dir exp/${gmm}_ali_$s"
-        fi
-        python -m $step --nj $nj --cmd "$decode_cmd" --config conf/decode_nnet.conf $extract_opts \
-          $graph data/${s}_fbank exp/nnet/$m $d
-        python -m steps_py.decode.best_wer --append RESULTS $d
+      for r in $(run_dirs $m); do
+        for s in $test_sets; do
+          d=$r/decode_${lm}_$s
+          step=steps_py.nnet.decode extract_opts=
+          if [ $s = $memvis_set ] && [ -f exp/${gmm}_ali_$s/phone_ali.1.gz ]; then
+            step=steps_py.memvis.extract
+            extract_opts="--extract-dir $r/extract_$s --extract-utts $extract_utts"
+            extract_opts="$extract_opts --extract-dtype $extract_dtype --extract-ali-dir exp/${gmm}_ali_$s"
+          fi
+          python -m $step --nj $nj --cmd "$decode_cmd" --config conf/decode_nnet.conf $extract_opts \
+            $graph data/${s}_fbank $r $d
+          python -m steps_py.decode.best_wer --append RESULTS $d
+        done
       done
     done ;;
   compare)
-    dirs=$(for m in $models; do [ -f exp/nnet/$m/final.pt ] && echo exp/nnet/$m; done)
+    dirs=$(for m in $models; do for r in $(run_dirs $m); do [ -f $r/final.pt ] && echo $r; done; done)
     {
       python -m steps_py.nnet.compare_wer $dirs
       echo

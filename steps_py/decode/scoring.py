@@ -63,23 +63,59 @@ def utterance_errors(refs, hyps):
     return {u: (kaldialign.edit_distance(ref, hyps[u])["total"], len(ref)) for u, ref in refs.items() if u in hyps}
 
 
-def bootstrap_wer(errors, words, num_samples=10000, seed=0):
-    """Kaldi's compute-wer-bootci: the WER (%) of utterances with ``errors`` [U] and reference ``words`` [U],
-    recomputed on ``num_samples`` resamplings of the utterances with replacement -> (WER, lower, upper) of the 95%
-    interval (2.5 and 97.5 percentiles). With errors [2, U] (two systems on the same utterances) the resamplings
-    are paired and the result is that of the difference WER[0] - WER[1]."""
-    e = np.atleast_2d(np.asarray(errors, np.float64))
-    n = np.asarray(words, np.float64)
-    if e.shape[1] != n.size or n.sum() <= 0:
-        raise ValueError(f"need errors of {n.size} utterances with words, got shape {e.shape}")
+def bootstrap_interval(systems, statistic, num_samples=2000, seed=0):
+    """Percentile bootstrap over utterances and, where a system has several, seeds (Bisani and Ney 2004, with the
+    training runs as a second level) -> (value, lower, upper) of the 95% interval (2.5 and 97.5 percentiles).
+
+    systems: one array [S, U, ...] per system: S seeds (training runs; 1 for a single model) by the same U
+        utterances for every system, any trailing dims (e.g. errors and words).
+    statistic(list of arrays [S', U, ...]) -> float: e.g. the difference of two systems' means. Each resampling
+        draws U utterances with replacement, the same draw for every system (paired), and each system's S seeds
+        with replacement (independent systems); value is the statistic of the data as it is.
+    """
+    arrays = [np.asarray(a, np.float64) for a in systems]
+    num_utts = {a.shape[1] for a in arrays}
+    if len(num_utts) != 1 or any(a.shape[0] < 1 for a in arrays) or 0 in num_utts:
+        raise ValueError(f"need [seeds, utterances, ...] arrays over the same utterances, got shapes "
+                         f"{[a.shape for a in arrays]}")
+    U = num_utts.pop()
     rng = np.random.default_rng(seed)
-    counts = rng.multinomial(n.size, np.full(n.size, 1.0 / n.size), size=num_samples)   # [B, U] draws
-    wers = 100.0 * (counts @ e.T) / (counts @ n)[:, None]                                  # [B, systems]
-    value = 100.0 * e.sum(1) / n.sum()
-    if e.shape[0] == 2:
-        wers, value = wers[:, :1] - wers[:, 1:], value[:1] - value[1:]
-    lo, hi = np.percentile(wers[:, 0], [2.5, 97.5])
-    return float(value[0]), float(lo), float(hi)
+    stats = np.empty(num_samples)
+    for b in range(num_samples):
+        utts = rng.integers(0, U, U)
+        stats[b] = statistic([a[rng.integers(0, len(a), len(a))][:, utts] if len(a) > 1 else a[:, utts]
+                              for a in arrays])
+    lo, hi = np.nanpercentile(stats, [2.5, 97.5])
+    return float(statistic(arrays)), float(lo), float(hi)
+
+
+def pooled_wer(errors_words):
+    """WER (%) of an array [..., 2] of (errors, reference words), pooled over everything but the last dim (seeds
+    and utterances: the mean over seeds of equal reference sets)."""
+    return 100.0 * float(errors_words[..., 0].sum()) / float(errors_words[..., 1].sum())
+
+
+def _errors_words(errors, words):
+    """errors [U] or [S, U] (S seeds) and words [U] -> array [S, U, 2] of (errors, words)."""
+    n = np.asarray(words, np.float64)
+    e = np.atleast_2d(np.asarray(errors, np.float64))
+    if e.ndim != 2 or e.shape[1] != n.size or n.sum() <= 0:
+        raise ValueError(f"need errors of {n.size} utterances with words, got shape {e.shape}")
+    return np.stack([e, np.broadcast_to(n, e.shape)], axis=-1)
+
+
+def bootstrap_wer(errors, words, num_samples=10000, seed=0):
+    """Kaldi's compute-wer-bootci: the WER (%) of utterances with ``errors`` [U] (or [S, U] for S seeds) and
+    reference ``words`` [U], recomputed on ``num_samples`` resamplings of the utterances (and seeds) with
+    replacement -> (WER, lower, upper) of the 95% interval."""
+    return bootstrap_interval([_errors_words(errors, words)], lambda a: pooled_wer(a[0]), num_samples, seed)
+
+
+def bootstrap_wer_difference(errors_a, errors_b, words, num_samples=10000, seed=0):
+    """The paired interval of WER(a) - WER(b) (%), two systems on the same utterances (errors [U] or [S, U] each,
+    words [U]) -> (difference, lower, upper)."""
+    return bootstrap_interval([_errors_words(errors_a, words), _errors_words(errors_b, words)],
+                              lambda a: pooled_wer(a[0]) - pooled_wer(a[1]), num_samples, seed)
 
 
 def wer_lines(c):

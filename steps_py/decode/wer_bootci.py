@@ -13,10 +13,8 @@ does not settle which system is better. Prints, e.g.
 """
 import argparse
 
-import numpy as np
-
 from steps_py.common import InputError, run_main
-from steps_py.decode.scoring import best_hypotheses, bootstrap_wer, utterance_errors
+from steps_py.decode.scoring import best_hypotheses, bootstrap_wer, bootstrap_wer_difference, utterance_errors
 
 
 def main():
@@ -41,9 +39,9 @@ def main():
         both = sorted(set(per_dir[0]) & set(per_dir[1]))
         if not both:
             raise InputError("the two decode dirs have no utterance in common")
-        errors = np.array([[per_dir[k][u][0] for u in both] for k in (0, 1)])
+        errors_a, errors_b = ([per_dir[k][u][0] for u in both] for k in (0, 1))
         words = [per_dir[0][u][1] for u in both]
-        diff, lo, hi = bootstrap_wer(errors, words, a.num_samples, a.seed)
+        diff, lo, hi = bootstrap_wer_difference(errors_a, errors_b, words, a.num_samples, a.seed)
         print(f"difference {diff:.2f} 95% CI [{lo:.2f}, {hi:.2f}] (utterances of both: {len(both)})")
 
 

@@ -9,8 +9,12 @@ Per model and layer, in one table:
                                                 LSTM: share of |c| < --lstm-range; GRU: share in [-1,-e] + [e,1]
   share_abs_below_2, share_near_one             the same for every cell type, over the same sampled values:
                                                 P(|v| < --lstm-range), P(--gru-edge <= |v| <= 1)
-  smoothness                                    mean step length ||x_t - x_{t-1}|| within utterances divided by
-                                                the mean distance between random frame pairs (lower = smoother)
+  smoothness                                    per utterance on per-unit standardised vectors, mean step length
+                                                ||x_t - x_{t-1}|| over the mean distance of random frame pairs of
+                                                the utterance, mean over utterances (lower = smoother;
+                                                stats.utterance_smoothness)
+  smoothness_raw                                the same on the raw vectors, pairs across the whole set (large
+                                                units dominate it)
   saturation <gate> left/right                  stats.saturation_numbers (same options, seed): mean share of
                                                 frames with the gate < --low / > --high
   noise_persistence_frames                      from the memvis.noise numbers.json of the model (--noise, one
@@ -22,7 +26,8 @@ the utterance), histograms.png/.svg (each model's value histograms per layer), s
 and layer, with noise persistence when given), numbers.json:
   {"names", "extract_dirs", "utt", "options": {...}, "rows": [{"model", "cell", "layer", "quantity",
    "share_in_range", "range_definition", "share_abs_below_2", "share_near_one", "std", "p1", "p99",
-   "smoothness", "saturation": {gate: {"mean_left", "mean_right"}}, "noise_persistence_frames"}, ...]}
+   "smoothness", "smoothness_raw", "saturation": {gate: {"mean_left", "mean_right"}}, "noise_persistence_frames"},
+   ...]}
 
 Options: --names LIST (default: the extraction dirs' parent dir names)  --utt ID (default: the first utterance
 all extractions share)  --noise LIST  --seed N (0)  --num-units N (50)  --max-frames N (200000)
@@ -37,7 +42,8 @@ from steps_py.common import InputError, get_logger, read_json, run_main, write_l
 from steps_py.memvis.analysis import (MEMORY_QUANTITY, sample_frames, sample_units, save_figure, setup_matplotlib,
                                       write_numbers)
 from steps_py.memvis.data import Extraction
-from steps_py.memvis.stats import distribution_numbers, saturation_numbers, smoothness, uniform_shares
+from steps_py.memvis.stats import (distribution_numbers, saturation_numbers, smoothness, uniform_shares,
+                                   utterance_smoothness)
 
 log = get_logger("memvis.compare")
 
@@ -64,11 +70,15 @@ def model_rows(ext, name, seed=0, num_units=50, max_frames=200000, lstm_range=2.
         units = sample_units(ext.cell_dim, num_units, rng)
         d = dist["layers"][k - 1]
         sampled = ext.values(k, q, frames)[:, units]
+        values = ext.values(k, q)
         row = {"model": name, "cell": ext.cell, "layer": k, "quantity": q,
                "share_in_range": d["share_in_range"], "range_definition": dist["range_definition"],
                **uniform_shares(sampled, lstm_range, gru_edge),
                "std": d["std"], "p1": d["percentiles"]["1"], "p99": d["percentiles"]["99"],
-               "smoothness": smoothness(ext.values(k, q), ext.offsets, np.random.default_rng(seed), num_pairs),
+               "smoothness": float(np.nanmean(utterance_smoothness(
+                   values, ext.offsets, values.mean(0, dtype=np.float64), values.std(0, dtype=np.float64),
+                   np.random.default_rng(seed)))),
+               "smoothness_raw": smoothness(values, ext.offsets, np.random.default_rng(seed), num_pairs),
                "saturation": {g: {"mean_left": layers[k - 1]["mean_left"], "mean_right": layers[k - 1]["mean_right"]}
                               for g, layers in sat["per_gate"].items()},
                "noise_persistence_frames": None}
@@ -82,7 +92,7 @@ def model_rows(ext, name, seed=0, num_units=50, max_frames=200000, lstm_range=2.
 def table_markdown(rows):
     """The rows as a Markdown table (numbers rounded for reading; numbers.json keeps them exact)."""
     gates = sorted({g for r in rows for g in r["saturation"]})
-    head = ["model", "cell", "layer", "in range", "range", "|v|<2", "near +-1", "std", "smoothness",
+    head = ["model", "cell", "layer", "in range", "range", "|v|<2", "near +-1", "std", "smoothness", "raw",
             *[f"{g} sat L/R" for g in gates], "noise persistence (frames)"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 
@@ -91,7 +101,8 @@ def table_markdown(rows):
 
     for r in rows:
         cells = [r["model"], r["cell"], str(r["layer"]), f(r["share_in_range"]), r["range_definition"],
-                 f(r["share_abs_below_2"]), f(r["share_near_one"]), f(r["std"]), f(r["smoothness"])]
+                 f(r["share_abs_below_2"]), f(r["share_near_one"]), f(r["std"]), f(r["smoothness"]),
+                 f(r["smoothness_raw"])]
         for g in gates:
             s = r["saturation"].get(g)
             cells.append(f"{s['mean_left']:.2f}/{s['mean_right']:.2f}" if s else "-")
@@ -161,7 +172,7 @@ def plot_smoothness(out_dir, rows, names):
     fig, axes = pyplot.subplots(1, 2 if has_noise else 1, figsize=(10 if has_noise else 5.5, 3.2), squeeze=False)
     max_layers = max(r["layer"] for r in rows)
     width = 0.8 / max_layers
-    for col, key, label in ((0, "smoothness", "smoothness (step / pair distance)"),
+    for col, key, label in ((0, "smoothness", "smoothness (standardised; step / pair distance)"),
                             (1, "noise_persistence_frames", "noise persistence (frames)"))[:2 if has_noise else 1]:
         ax = axes[0][col]
         for k in range(1, max_layers + 1):

@@ -1,36 +1,42 @@
 """Usage: python -m steps_py.memvis.findings [options] <nnet-dir>... <out-dir>
 
-Checks the claims of Tang et al. (2017) against our measurements. For each model dir exp/nnet/<name> it reads
-  nnet.conf                              cell, num_layers, lazy, residual (what the model is)
-  memvis_<set>/<analysis>/numbers.json   every analysis present (distributions, noise, ... ; listed in the output)
-  decode_tgpr_<set>/wer_*                the best %WER (as utils/best_wer.sh, steps_py.decode.scoring)
-  extract_<set>/                         only for the smoothness claim when no --compare numbers give it
-and --compare <memvis.compare numbers.json> (optional: smoothness, noise persistence and value shares per model
-and layer, for models named as the model dirs' base names).
+Checks the claims of Tang et al. (2017) against our measurements, each with a 95% bootstrap interval over the
+utterances (Bisani and Ney 2004) and, where a model was trained with several seeds, over the seeds too. Model dirs
+named <name>_seed<k> are the seed-k runs of <name> (exp/nnet/lstm_2l, exp/nnet/lstm_2l_seed2, ...). Of each run it
+reads
+  nnet.conf                                what the model is (cell, num_layers, lazy, residual)
+  extract_<set>/                           per utterance: the share of memory values in the paper's range, the
+                                           trace smoothness (below), and the extreme percentile |c|
+  memvis_<set>/noise/numbers.json          per utterance: memory persistence after the noise (memvis.noise)
+  decode_tgpr_<set>/                       per utterance: errors and words of the best LM weight and penalty
+  memvis_<set>/<analysis>/numbers.json     only to list the analyses present
 
-Claims (id: paper statement -> what is measured; holds: true / false / "not measured" when a model or number is
-missing):
-  lstm_values_in_range   LSTM cell values mostly within (-2, 2), with wide tails -> per LSTM model the mean over
-                         layers of the share of |c| < 2 (>= --mostly, 0.5) and the largest extreme percentile
-                         |c| (memvis.distributions: 0.1% / 99.9%; compare numbers: 1% / 99%) beyond 2
-  gru_values_pile_at_1   GRU values pile up near +-1 -> per GRU model the density of h in [-1,-e] + [e,1] (e =
-                         gru_edge, 0.7) relative to the density in (-e, e): ratio > 1
-  lstm_smoother_than_gru LSTM temporal traces are smoother than GRU -> smoothness (memvis.compare: mean step /
-                         mean pair distance, lower = smoother), mean over layers: LSTM < GRU
-  noise_lingers_in_lstm  noise lingers longer in LSTM cells than in GRU -> memvis.noise persistence (frames),
-                         mean over layers and utterances: LSTM > GRU
-  lazy_improves_wer      lazy cell update improves WER -> WER of each lazy LSTM < WER of its baseline (same cell,
-                         layers, residual; lazy=none)
-  residual_improves_wer  residual shortcuts improve WER -> WER of each residual model < WER of its baseline (same
-                         cell, layers, lazy; residual=false)
-LSTM/GRU claims compare models with equal num_layers (both lazy=none, residual=false) when such pairs exist, else
-the mean over all LSTM models against the mean over all GRU models. A claim with several pairs holds when all do.
+Claims (id: paper statement -> the measured difference d whose interval decides; d > 0 supports the paper):
+  lstm_values_in_range   LSTM cell values mostly within (-2, 2), with wide tails -> d = share of |c| < 2 (mean
+                         over layers and utterances) - --mostly (0.5); and the 99.9th percentile |c| beyond 2
+  gru_values_pile_at_1   GRU values pile up near +-1 -> d = density of h in [-1,-e] + [e,1] over the density in
+                         (-e, e), minus 1 (e = --gru-edge, 0.7)
+  lstm_smoother_than_gru LSTM traces are smoother than GRU's -> d = smoothness(GRU) - smoothness(LSTM), smoothness
+                         = per utterance, on per-unit standardised memory vectors, mean step / mean distance of
+                         random frame pairs of the utterance (1 = as rough as independent frames), mean over
+                         layers; the raw-vector number of the whole set is given beside it
+  noise_lingers_in_lstm  noise lingers longer in LSTM cells than in GRU memory -> d = median over utterances of
+                         the persistence (frames, mean over layers; memvis.noise, unit-normalised) of LSTM - GRU;
+                         the censored shares beside it
+  lazy_improves_wer      lazy cell update improves WER -> d = %WER(baseline) - %WER(lazy model), paired over
+                         utterances (baseline: same cell, layers, residual; lazy=none)
+  residual_improves_wer  residual shortcuts improve WER -> d = %WER(baseline) - %WER(residual model)
+holds: true when the interval of d lies above 0, false when below, "inconclusive" when it contains 0, "not
+measured" when a model or number is missing. LSTM/GRU claims compare models of equal num_layers (both plain:
+lazy none, no residual) when there are such pairs, else every LSTM with every GRU; a claim with several comparisons
+is true when all are, false when one is, and carries the interval of the least favourable one.
 
-Outputs: <out-dir>/findings.json {"set", "models": {name: {"dir", "cell", "num_layers", "lazy", "residual", "wer",
-"wer_line", "analyses"}}, "claims": [{"id", "paper", "measured", "holds", "how"}]} and findings.md (the same as a
-table, for reading).
+Outputs: <out-dir>/findings.json {"set", "num_samples", "models": {name: {"dirs", "seeds", "cell", "num_layers",
+"lazy", "residual", "wer", "wer_ci95", "analyses"}}, "claims": [{"id", "paper", "measured", "ci95", "holds",
+"how"}]} and findings.md (the same as tables, for reading).
 
-Options: --set NAME (dev)  --compare PATH  --mostly X (0.5)  --decode-prefix P (decode_tgpr_)
+Options: --set NAME (dev)  --mostly X (0.5)  --lstm-range R (2)  --gru-edge E (0.7)  --num-samples N (2000)
+         --seed N (0)  --decode-prefix P (decode_tgpr_)
 """
 import argparse
 import glob
@@ -39,15 +45,18 @@ import os
 import numpy as np
 
 from steps_py.common import InputError, get_logger, read_json, run_main, write_json, write_lines
-from steps_py.decode.scoring import best_wer
+from steps_py.decode.scoring import (best_hypotheses, best_wer, bootstrap_interval, bootstrap_wer, pooled_wer,
+                                     utterance_errors)
 from steps_py.memvis.analysis import MEMORY_QUANTITY
 from steps_py.memvis.data import Extraction
-from steps_py.memvis.stats import smoothness
+from steps_py.memvis.stats import smoothness, utterance_range_shares, utterance_smoothness
+from steps_py.nnet.checkpoint import group_runs
 from steps_py.nnet.config import NnetConfig
 
 log = get_logger("memvis.findings")
 
 NOT_MEASURED = "not measured"
+INCONCLUSIVE = "inconclusive"
 
 PAPER = {
     "lstm_values_in_range": "LSTM cell values are mostly within (-2, 2), with wide tails",
@@ -62,103 +71,178 @@ PAPER = {
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Reading one model's numbers
+# Reading: per-utterance samples of each run
 
-def model_info(model_dir, set_name, decode_prefix="decode_tgpr_"):
-    """What findings need of one model dir -> dict (name, dir, cell, num_layers, lazy, residual, wer, numbers of
-    each analysis under memvis_<set>/)."""
-    name = os.path.basename(os.path.normpath(model_dir))
-    info = {"name": name, "dir": model_dir, "cell": None, "num_layers": None, "lazy": "none", "residual": False}
-    conf = os.path.join(model_dir, "nnet.conf")
+def memory_samples(extract_dir, lstm_range=2.0, gru_edge=0.7, max_tail_frames=200000):
+    """One run's extraction -> {"utts", "share" [U], "smoothness" [U] (means over layers), "smoothness_raw" (the
+    whole set's raw-vector smoothness, mean over layers), "extreme_abs" (99.9th percentile |value|, largest over
+    layers)}."""
+    ext = Extraction.load(extract_dir)
+    q = MEMORY_QUANTITY.get(ext.cell, "h")
+    shares, smooth, raw, tails = [], [], [], []
+    for k in range(1, ext.num_layers + 1):
+        v = ext.values(k, q)
+        shares.append(utterance_range_shares(v, ext.offsets, ext.cell, lstm_range, gru_edge))
+        mean, std = v.mean(0, dtype=np.float64), v.std(0, dtype=np.float64)
+        smooth.append(utterance_smoothness(v, ext.offsets, center=mean, scale=std))
+        raw.append(smoothness(v, ext.offsets, np.random.default_rng(0)))
+        step = max(1, len(v) // max_tail_frames)
+        tails.append(float(np.percentile(np.abs(v[::step]), 99.9)))
+    return {"utts": list(ext.utts), "share": np.mean(shares, 0), "smoothness": np.mean(smooth, 0),
+            "smoothness_raw": float(np.mean(raw)), "extreme_abs": max(tails)}
+
+
+def noise_samples(numbers):
+    """memvis.noise numbers -> {"utts", "persistence" [U] (frames, mean over layers), "censored_share"}."""
+    utts = sorted(numbers.get("utterances", {}))
+    per = [[r["persistence_frames"] for r in numbers["utterances"][u]["layers"].values()] for u in utts]
+    cens = [r["censored"] for u in utts for r in numbers["utterances"][u]["layers"].values()]
+    return {"utts": utts, "persistence": np.array([np.mean(p) for p in per]),
+            "censored_share": float(np.mean(cens)) if cens else None}
+
+
+def run_info(run_dir, set_name, decode_prefix="decode_tgpr_", lstm_range=2.0, gru_edge=0.7):
+    """Everything findings needs of one run dir: its conf, its analyses, and the per-utterance samples."""
+    info = {"dir": run_dir, "cell": None, "num_layers": None, "lazy": "none", "residual": False}
+    conf = os.path.join(run_dir, "nnet.conf")
     if os.path.exists(conf):
         c = NnetConfig.from_file(conf)
         info.update(cell=c.cell, num_layers=c.num_layers, lazy=c.lazy, residual=c.residual)
-    numbers = {}
-    for path in sorted(glob.glob(os.path.join(model_dir, f"memvis_{set_name}", "*", "numbers.json"))):
-        numbers[os.path.basename(os.path.dirname(path))] = read_json(path)
-    info["numbers"] = numbers
+    numbers = {os.path.basename(os.path.dirname(p)): read_json(p)
+               for p in sorted(glob.glob(os.path.join(run_dir, f"memvis_{set_name}", "*", "numbers.json")))}
+    info["analyses"] = sorted(numbers)
     if info["cell"] is None:
         cells = {n.get("cell") for n in numbers.values() if n.get("cell")}
         info["cell"] = cells.pop() if len(cells) == 1 else None
-        if info["cell"] is None:
-            log.warning(f"{model_dir}: no nnet.conf and no cell type in its numbers; the model is left out of "
-                        f"the LSTM/GRU claims")
-    info["wer"], info["wer_line"] = best_wer(os.path.join(model_dir, f"{decode_prefix}{set_name}"))
-    extract = os.path.join(model_dir, f"extract_{set_name}")
-    info["extract_dir"] = extract if os.path.exists(os.path.join(extract, "index.json")) else None
+    decode = os.path.join(run_dir, f"{decode_prefix}{set_name}")
+    info["wer"], info["wer_line"] = best_wer(decode)
+    info["errors"] = None
+    if info["wer"] is not None:
+        refs, hyps = best_hypotheses(decode)
+        info["errors"] = utterance_errors(refs, hyps)
+    extract = os.path.join(run_dir, f"extract_{set_name}")
+    info["memory"] = memory_samples(extract, lstm_range, gru_edge) \
+        if os.path.exists(os.path.join(extract, "index.json")) else None
+    info["noise"] = noise_samples(numbers["noise"]) if numbers.get("noise", {}).get("utterances") else None
     return info
 
 
-def value_stats(info, compare_rows):
-    """Per layer {share_in_range, tail, gru_edge, source} from memvis.distributions numbers, else compare rows."""
-    d = info["numbers"].get("distributions")
-    if d and d.get("layers"):
-        out = []
-        for lay in d["layers"]:
-            pct = lay.get("percentiles", {})
-            tails = [abs(pct[k]) for k in ("0.1", "99.9") if pct.get(k) is not None]
-            out.append({"share_in_range": lay["share_in_range"], "tail": max(tails) if tails else None,
-                        "gru_edge": d.get("gru_edge", 0.7), "lstm_range": d.get("lstm_range", 2.0),
-                        "source": "memvis.distributions"})
-        return out
-    rows = [r for r in compare_rows if r["model"] == info["name"]]
-    return [{"share_in_range": r["share_in_range"], "tail": max(abs(r["p1"]), abs(r["p99"])),
-             "gru_edge": 0.7, "lstm_range": 2.0, "source": "memvis.compare"} for r in rows]
-
-
-def smoothness_of(info, compare_rows):
-    """Mean over layers of the smoothness (compare numbers, else computed from extract_<set>), or None."""
-    rows = [r["smoothness"] for r in compare_rows if r["model"] == info["name"] and r["smoothness"] is not None]
-    if rows:
-        return float(np.mean(rows)), "memvis.compare"
-    if info.get("extract_dir"):
-        ext = Extraction.load(info["extract_dir"])
-        q = MEMORY_QUANTITY.get(ext.cell, "h")
-        vals = [smoothness(ext.values(k, q), ext.offsets, np.random.default_rng(0))
-                for k in range(1, ext.num_layers + 1)]
-        return float(np.mean(vals)), "extraction"
-    return None, None
-
-
-def persistence_of(info, compare_rows):
-    """Mean noise persistence (frames) of a model: memvis.noise numbers, else compare rows; or None."""
-    n = info["numbers"].get("noise")
-    if n and n.get("persistence_frames_mean") is not None:
-        return float(n["persistence_frames_mean"]), "memvis.noise"
-    rows = [r["noise_persistence_frames"] for r in compare_rows
-            if r["model"] == info["name"] and r.get("noise_persistence_frames") is not None]
-    if rows:
-        return float(np.mean(rows)), "memvis.compare"
-    return None, None
+def model_info(name, run_dirs, set_name, decode_prefix="decode_tgpr_", lstm_range=2.0, gru_edge=0.7):
+    """A model (all its seed runs) -> dict of name, cell, num_layers, lazy, residual, runs (run_info dicts)."""
+    runs = [run_info(d, set_name, decode_prefix, lstm_range, gru_edge) for d in run_dirs]
+    first = runs[0]
+    for r in runs[1:]:
+        if any(r[k] != first[k] for k in ("cell", "num_layers", "lazy", "residual")):
+            raise InputError(f"{r['dir']} is not the same model as {first['dir']} (another nnet.conf)")
+    if first["cell"] is None:
+        log.warning(f"{first['dir']}: no nnet.conf and no cell type in its numbers; left out of the LSTM/GRU claims")
+    return {"name": name, **{k: first[k] for k in ("cell", "num_layers", "lazy", "residual")}, "runs": runs}
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Claims (pure: model info dicts in, claim dicts out)
+# Samples as [seeds, utterances] arrays over the utterances every run has
 
-def _claim(cid, measured, holds, how):
-    return {"id": cid, "paper": PAPER[cid], "measured": measured, "holds": holds, "how": how}
+def stacked(model, key, field, utts=None):
+    """(utts, array [S, U, ...]) of ``field`` of sample ``key`` ("memory", "noise") over the model's runs that
+    have it, on the utterances all of them have (and ``utts`` when given); None when no run has it."""
+    runs = [r[key] for r in model["runs"] if r.get(key) is not None]
+    if not runs:
+        return None
+    common = set(runs[0]["utts"]).intersection(*[r["utts"] for r in runs[1:]])
+    if utts is not None:
+        common &= set(utts)
+    order = [u for u in runs[0]["utts"] if u in common]
+    pos = [{u: i for i, u in enumerate(r["utts"])} for r in runs]
+    return order, np.stack([np.asarray(r[field])[[p[u] for u in order]] for r, p in zip(runs, pos)])
 
 
-def claim_lstm_range(models, compare_rows, mostly=0.5):
-    measured, verdicts = {}, []
+def stacked_errors(model, utts=None):
+    """(utts, array [S, U, 2] of (errors, words)) over the runs with a decode, or None."""
+    runs = [r["errors"] for r in model["runs"] if r.get("errors")]
+    if not runs:
+        return None
+    common = set(runs[0]).intersection(*runs[1:])
+    if utts is not None:
+        common &= set(utts)
+    order = sorted(common)
+    return order, np.array([[e[u] for u in order] for e in runs], dtype=np.float64)
+
+
+def paired(a, b, sample):
+    """The samples of models a and b on the utterances both have: (array a, array b) or None."""
+    sa, sb = sample(a), sample(b)
+    if sa is None or sb is None:
+        return None
+    both = set(sa[0]) & set(sb[0])
+    if not both:
+        return None
+    sa, sb = sample(a, both), sample(b, both)
+    return sa[1], sb[1]
+
+
+def _memory(field):
+    return lambda m, utts=None: stacked(m, "memory", field, utts)
+
+
+def _noise(m, utts=None):
+    return stacked(m, "noise", "persistence", utts)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Verdicts
+
+def verdict(lo, hi):
+    """True when the interval of d lies above 0, False below, "inconclusive" when it holds 0."""
+    if lo > 0:
+        return True
+    if hi < 0:
+        return False
+    return INCONCLUSIVE
+
+
+def combine(results):
+    """Several comparisons (dicts with "ci95", "holds") -> (ci95 of the least favourable, holds of the claim)."""
+    if not results:
+        return None, NOT_MEASURED
+    worst = min(results, key=lambda r: r["ci95"][0])
+    holds = [r["holds"] for r in results]
+    if False in holds:
+        return worst["ci95"], False
+    return worst["ci95"], True if all(h is True for h in holds) else INCONCLUSIVE
+
+
+def _interval(systems, statistic, opts):
+    value, lo, hi = bootstrap_interval(systems, statistic, opts["num_samples"], opts["seed"])
+    return {"d": value, "ci95": [lo, hi], "holds": verdict(lo, hi)}
+
+
+def _claim(cid, measured, results, how):
+    ci95, holds = combine(results)
+    return {"id": cid, "paper": PAPER[cid], "measured": measured, "ci95": ci95, "holds": holds, "how": how}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Claims (pure: model dicts in, claim dicts out)
+
+def claim_lstm_range(models, opts):
+    measured, results = {}, []
     for m in models:
         if m["cell"] != "lstm":
             continue
-        stats = value_stats(m, compare_rows)
-        if not stats:
+        s = _memory("share")(m)
+        if s is None:
             measured[m["name"]] = NOT_MEASURED
             continue
-        share = float(np.mean([s["share_in_range"] for s in stats]))
-        tails = [s["tail"] for s in stats if s["tail"] is not None]
-        tail = max(tails) if tails else None
-        rng = stats[0]["lstm_range"]
-        ok = share >= mostly and tail is not None and tail > rng
-        measured[m["name"]] = {"share_in_range": share, "extreme_abs_value": tail, "range": rng,
-                               "source": stats[0]["source"]}
-        verdicts.append(ok)
-    holds = all(verdicts) if verdicts else NOT_MEASURED
-    return _claim("lstm_values_in_range", measured, holds,
-                  f"mean share of |c| < 2 over layers >= {mostly} and the extreme percentile |c| beyond 2")
+        r = _interval([s[1]], lambda a: float(a[0].mean()) - opts["mostly"], opts)
+        tail = max(run["memory"]["extreme_abs"] for run in m["runs"] if run.get("memory"))
+        if r["holds"] is True and not tail > opts["lstm_range"]:
+            r["holds"] = False          # mostly in range, but no wide tails
+        measured[m["name"]] = {"share_in_range": r["d"] + opts["mostly"], "ci95": [x + opts["mostly"]
+                               for x in r["ci95"]], "p99.9_abs": tail, "seeds": len(s[1]), "utts": len(s[0])}
+        results.append(r)
+    return _claim("lstm_values_in_range", measured, results,
+                  f"d = share of |c| < {opts['lstm_range']:g} - {opts['mostly']:g} (and the 99.9th percentile "
+                  f"|c| > {opts['lstm_range']:g})")
 
 
 def pile_ratio(edge_share, gru_edge):
@@ -169,140 +253,186 @@ def pile_ratio(edge_share, gru_edge):
     return (edge_share / (2 * (1 - gru_edge))) / (inner / (2 * gru_edge))
 
 
-def claim_gru_pile(models, compare_rows):
-    measured, verdicts = {}, []
+def claim_gru_pile(models, opts):
+    measured, results = {}, []
     for m in models:
         if m["cell"] != "gru":
             continue
-        stats = value_stats(m, compare_rows)
-        if not stats:
+        s = _memory("share")(m)
+        if s is None:
             measured[m["name"]] = NOT_MEASURED
             continue
-        share = float(np.mean([s["share_in_range"] for s in stats]))
-        ratio = pile_ratio(share, stats[0]["gru_edge"])
-        measured[m["name"]] = {"share_near_pm1": share, "gru_edge": stats[0]["gru_edge"], "density_ratio": ratio,
-                               "source": stats[0]["source"]}
-        verdicts.append(ratio > 1.0)
-    holds = all(verdicts) if verdicts else NOT_MEASURED
-    return _claim("gru_values_pile_at_1", measured, holds,
-                  "density of h in [-1,-e] + [e,1] over the density in (-e, e), mean over layers: > 1")
+        r = _interval([s[1]], lambda a: pile_ratio(float(a[0].mean()), opts["gru_edge"]) - 1.0, opts)
+        measured[m["name"]] = {"share_near_pm1": float(s[1].mean()), "density_ratio": r["d"] + 1.0,
+                               "ci95": [x + 1.0 for x in r["ci95"]], "seeds": len(s[1]), "utts": len(s[0])}
+        results.append(r)
+    return _claim("gru_values_pile_at_1", measured, results,
+                  f"d = density of h in [-1,-{opts['gru_edge']:g}] + [{opts['gru_edge']:g},1] over the density in "
+                  f"between, minus 1")
 
 
 def lstm_gru_pairs(models):
-    """(lstm, gru) model pairs with equal num_layers, both plain (lazy none, no residual); else one pair of the
-    lists of all LSTM and all GRU models."""
+    """(lstm, gru) pairs with equal num_layers, both plain (lazy none, no residual); else every LSTM with every
+    GRU."""
     plain = [m for m in models if m["lazy"] == "none" and not m["residual"]]
-    pairs = [([a], [b]) for a in plain if a["cell"] == "lstm" for b in plain
+    pairs = [(a, b) for a in plain if a["cell"] == "lstm" for b in plain
              if b["cell"] == "gru" and b["num_layers"] == a["num_layers"]]
     if pairs:
         return pairs
-    lstm = [m for m in models if m["cell"] == "lstm"]
-    gru = [m for m in models if m["cell"] == "gru"]
-    return [(lstm, gru)] if lstm and gru else []
+    return [(a, b) for a in models if a["cell"] == "lstm" for b in models if b["cell"] == "gru"]
 
 
-def _compare_lstm_gru(cid, models, value_of, lstm_wins, how):
-    measured, verdicts = {}, []
+def _lstm_vs_gru(cid, models, sample, statistic, describe, how, opts):
+    measured, results = {}, []
     for lstm, gru in lstm_gru_pairs(models):
-        lv = [value_of(m) for m in lstm]
-        gv = [value_of(m) for m in gru]
-        for m, v in zip(lstm + gru, lv + gv):
-            if v[0] is not None:
-                measured[m["name"]] = {"value": v[0], "source": v[1]}
-        lv = [v[0] for v in lv if v[0] is not None]
-        gv = [v[0] for v in gv if v[0] is not None]
-        if lv and gv:
-            verdicts.append(bool(lstm_wins(float(np.mean(lv)), float(np.mean(gv)))))
-    return _claim(cid, measured, all(verdicts) if verdicts else NOT_MEASURED, how)
+        p = paired(lstm, gru, sample)
+        if p is None:
+            measured[f"{lstm['name']} vs {gru['name']}"] = NOT_MEASURED
+            continue
+        r = _interval(list(p), statistic, opts)
+        measured[f"{lstm['name']} vs {gru['name']}"] = {**describe(lstm, gru, p), "d": r["d"], "ci95": r["ci95"],
+                                                       "seeds": [len(p[0]), len(p[1])], "utts": p[0].shape[1]}
+        results.append(r)
+    return _claim(cid, measured, results, how)
 
 
-def claim_smoother(models, compare_rows):
-    return _compare_lstm_gru("lstm_smoother_than_gru", models, lambda m: smoothness_of(m, compare_rows),
-                             lambda lstm, gru: lstm < gru,
-                             "smoothness = mean step / mean pair distance (lower = smoother): LSTM < GRU")
+def _raw_smoothness(m):
+    vals = [r["memory"]["smoothness_raw"] for r in m["runs"] if r.get("memory")]
+    return float(np.mean(vals)) if vals else None
 
 
-def claim_noise(models, compare_rows):
-    return _compare_lstm_gru("noise_lingers_in_lstm", models, lambda m: persistence_of(m, compare_rows),
-                             lambda lstm, gru: lstm > gru,
-                             "memory persistence after the noise (frames, memvis.noise): LSTM > GRU")
+def claim_smoother(models, opts):
+    return _lstm_vs_gru(
+        "lstm_smoother_than_gru", models, _memory("smoothness"),
+        lambda a: float(np.nanmean(a[1]) - np.nanmean(a[0])),
+        lambda lstm, gru, p: {"lstm": float(np.nanmean(p[0])), "gru": float(np.nanmean(p[1])),
+                              "lstm_raw": _raw_smoothness(lstm), "gru_raw": _raw_smoothness(gru)},
+        "d = smoothness(GRU) - smoothness(LSTM): per utterance, per-unit standardised vectors, mean step / mean "
+        "pair distance within the utterance (lower = smoother); raw: whole set, raw vectors", opts)
 
 
-def _claim_wer(cid, models, is_variant, same_base, how):
-    measured, verdicts = {}, []
+def _censored(m):
+    vals = [r["noise"]["censored_share"] for r in m["runs"] if r.get("noise")]
+    return float(np.mean(vals)) if vals else None
+
+
+def claim_noise(models, opts):
+    def median(a):
+        return float(np.median(a.mean(0)))
+    return _lstm_vs_gru(
+        "noise_lingers_in_lstm", models, _noise, lambda a: median(a[0]) - median(a[1]),
+        lambda lstm, gru, p: {"lstm_median": median(p[0]), "gru_median": median(p[1]),
+                              "lstm_censored_share": _censored(lstm), "gru_censored_share": _censored(gru)},
+        "d = median persistence (frames) of LSTM - GRU, per utterance the mean over layers (memvis.noise)", opts)
+
+
+def _claim_wer(cid, models, is_variant, same_base, how, opts):
+    measured, results = {}, []
     for v in models:
         if not is_variant(v):
             continue
-        bases = [b for b in models if b is not v and same_base(v, b)]
-        for b in bases:
-            if v["wer"] is None or b["wer"] is None:
+        for b in models:
+            if b is v or not same_base(v, b):
                 continue
-            measured[f"{v['name']} vs {b['name']}"] = {"wer": v["wer"], "baseline_wer": b["wer"],
-                                                       "improvement": b["wer"] - v["wer"]}
-            verdicts.append(v["wer"] < b["wer"])
-    return _claim(cid, measured, all(verdicts) if verdicts else NOT_MEASURED, how)
+            p = paired(b, v, lambda m, utts=None: stacked_errors(m, utts))
+            if p is None:
+                measured[f"{v['name']} vs {b['name']}"] = NOT_MEASURED
+                continue
+            r = _interval(list(p), lambda a: pooled_wer(a[0]) - pooled_wer(a[1]), opts)
+            measured[f"{v['name']} vs {b['name']}"] = {"wer": pooled_wer(p[1]), "baseline_wer": pooled_wer(p[0]),
+                                                       "improvement": r["d"], "ci95": r["ci95"],
+                                                       "seeds": [len(p[1]), len(p[0])], "utts": p[0].shape[1]}
+            results.append(r)
+    return _claim(cid, measured, results, how)
 
 
-def claim_lazy(models):
+def claim_lazy(models, opts):
     return _claim_wer("lazy_improves_wer", models, lambda m: m["lazy"] != "none",
                       lambda v, b: (b["lazy"] == "none" and b["cell"] == v["cell"] and
                                     b["num_layers"] == v["num_layers"] and b["residual"] == v["residual"]),
-                      "best %WER of each lazy model < that of its baseline (same cell, layers, residual)")
+                      "d = %WER(baseline) - %WER(lazy), paired over utterances (baseline: same cell, layers, "
+                      "residual)", opts)
 
 
-def claim_residual(models):
+def claim_residual(models, opts):
     return _claim_wer("residual_improves_wer", models, lambda m: m["residual"],
                       lambda v, b: (not b["residual"] and b["cell"] == v["cell"] and
                                     b["num_layers"] == v["num_layers"] and b["lazy"] == v["lazy"]),
-                      "best %WER of each residual model < that of its baseline (same cell, layers, lazy)")
+                      "d = %WER(baseline) - %WER(residual), paired over utterances (baseline: same cell, "
+                      "layers, lazy)", opts)
 
 
-def evaluate_claims(models, compare_rows=(), mostly=0.5):
-    """All claims for the model info dicts (see model_info) -> list of claim dicts."""
-    compare_rows = list(compare_rows)
-    return [claim_lstm_range(models, compare_rows, mostly), claim_gru_pile(models, compare_rows),
-            claim_smoother(models, compare_rows), claim_noise(models, compare_rows), claim_lazy(models),
-            claim_residual(models)]
+DEFAULTS = {"mostly": 0.5, "lstm_range": 2.0, "gru_edge": 0.7, "num_samples": 2000, "seed": 0}
 
 
-def findings_markdown(set_name, models, claims):
-    def fmt(x):
-        if isinstance(x, float):
-            return f"{x:.3g}"
-        if isinstance(x, dict):
-            return ", ".join(f"{k} {fmt(v)}" for k, v in x.items() if k != "source")
-        return str(x)
+def evaluate_claims(models, **opts):
+    """All claims for the model dicts (see model_info) -> list of claim dicts."""
+    opts = {**DEFAULTS, **opts}
+    return [claim_lstm_range(models, opts), claim_gru_pile(models, opts), claim_smoother(models, opts),
+            claim_noise(models, opts), claim_lazy(models, opts), claim_residual(models, opts)]
 
-    out = [f"# Findings on the {set_name} set", "",
-           "| model | cell | layers | lazy | residual | %WER | analyses |", "|---|---|---|---|---|---|---|"]
-    for m in models:
-        out.append(f"| {m['name']} | {m['cell']} | {m['num_layers']} | {m['lazy']} | {m['residual']} | "
-                   f"{m['wer'] if m['wer'] is not None else '-'} | {', '.join(sorted(m['numbers'])) or '-'} |")
-    out += ["", "| claim | paper | measured | holds |", "|---|---|---|---|"]
+
+# ---------------------------------------------------------------------------------------------------------------
+# Outputs
+
+def model_summary(m, opts):
+    """The models table's row of a model: dirs, seeds, conf, WER with its interval over utterances and seeds."""
+    s = stacked_errors(m)
+    wer, ci = None, None
+    if s is not None:
+        words = s[1][0, :, 1]
+        wer, lo, hi = bootstrap_wer(s[1][..., 0], words, opts["num_samples"], opts["seed"])
+        ci = [lo, hi]
+    analyses = sorted({a for r in m["runs"] for a in r["analyses"]})
+    return {"dirs": [r["dir"] for r in m["runs"]], "seeds": len(m["runs"]),
+            **{k: m[k] for k in ("cell", "num_layers", "lazy", "residual")}, "wer": wer, "wer_ci95": ci,
+            "analyses": analyses}
+
+
+def _fmt(x):
+    if isinstance(x, float):
+        return f"{x:.3g}"
+    if isinstance(x, list) and len(x) == 2 and all(isinstance(v, float) for v in x):
+        return f"[{x[0]:.3g}, {x[1]:.3g}]"
+    if isinstance(x, dict):
+        return ", ".join(f"{k} {_fmt(v)}" for k, v in x.items())
+    return str(x)
+
+
+def findings_markdown(set_name, summaries, claims):
+    out = [f"# Findings on the {set_name} set (95% intervals: bootstrap over utterances and seeds)", "",
+           "| model | seeds | cell | layers | lazy | residual | %WER | 95% CI |", "|---|---|---|---|---|---|---|---|"]
+    for name, s in summaries.items():
+        wer = f"{s['wer']:.2f}" if s["wer"] is not None else "-"
+        ci = f"[{s['wer_ci95'][0]:.2f}, {s['wer_ci95'][1]:.2f}]" if s["wer_ci95"] else "-"
+        out.append(f"| {name} | {s['seeds']} | {s['cell']} | {s['num_layers']} | {s['lazy']} | {s['residual']} | "
+                   f"{wer} | {ci} |")
+    out += ["", "| claim | paper | measured | d: 95% CI | holds |", "|---|---|---|---|---|"]
     for c in claims:
-        meas = "; ".join(f"{k}: {fmt(v)}" for k, v in c["measured"].items()) or "-"
-        out.append(f"| {c['id']} | {c['paper']} | {meas} | {c['holds']} |")
-    out += ["", "How each claim is measured:", ""] + [f"- {c['id']}: {c['how']}" for c in claims]
+        meas = "; ".join(f"{k}: {_fmt(v)}" for k, v in c["measured"].items()) or "-"
+        ci = _fmt(c["ci95"]) if c["ci95"] else "-"
+        out.append(f"| {c['id']} | {c['paper']} | {meas} | {ci} | {c['holds']} |")
+    out += ["", "How each claim is measured (holds: the interval of d above 0 true, below 0 false, else "
+            "inconclusive):", ""] + [f"- {c['id']}: {c['how']}" for c in claims]
     return out
 
 
-def run_findings(model_dirs, out_dir, set_name="dev", compare_path=None, mostly=0.5, decode_prefix="decode_tgpr_"):
+def run_findings(model_dirs, out_dir, set_name="dev", decode_prefix="decode_tgpr_", **opts):
     for d in model_dirs:
         if not os.path.isdir(d):
             raise InputError(f"no such directory {d}")
-    models = [model_info(d, set_name, decode_prefix) for d in model_dirs]
-    compare_rows = read_json(compare_path).get("rows", []) if compare_path else []
-    claims = evaluate_claims(models, compare_rows, mostly)
-    findings = {"set": set_name, "compare": compare_path,
-                "models": {m["name"]: {k: m[k] for k in ("dir", "cell", "num_layers", "lazy", "residual", "wer",
-                                                         "wer_line")} | {"analyses": sorted(m["numbers"])}
-                           for m in models},
-                "claims": claims}
+    opts = {**DEFAULTS, **opts}
+    models = [model_info(name, dirs, set_name, decode_prefix, opts["lstm_range"], opts["gru_edge"])
+              for name, dirs in group_runs(model_dirs).items()]
+    claims = evaluate_claims(models, **opts)
+    summaries = {m["name"]: model_summary(m, opts) for m in models}
+    findings = {"set": set_name, "num_samples": opts["num_samples"], "models": summaries, "claims": claims}
     os.makedirs(out_dir, exist_ok=True)
-    write_lines(os.path.join(out_dir, "findings.md"), findings_markdown(set_name, models, claims))
+    write_lines(os.path.join(out_dir, "findings.md"), findings_markdown(set_name, summaries, claims))
     write_json(os.path.join(out_dir, "findings.json"), findings)  # last: its presence means the step finished
     for c in claims:
-        log.info(f"{c['id']}: holds {c['holds']}")
+        log.info(f"{c['id']}: holds {c['holds']}" + (f" (d 95% CI [{c['ci95'][0]:.3g}, {c['ci95'][1]:.3g}])"
+                                                     if c["ci95"] else ""))
     return findings
 
 
@@ -310,15 +440,19 @@ def main():
     p = argparse.ArgumentParser(usage=__doc__.split("\n")[0][len("Usage: "):], description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--set", dest="set_name", default="dev")
-    p.add_argument("--compare", default=None, help="numbers.json of memvis.compare")
-    p.add_argument("--mostly", type=float, default=0.5)
+    p.add_argument("--mostly", type=float, default=DEFAULTS["mostly"])
+    p.add_argument("--lstm-range", type=float, default=DEFAULTS["lstm_range"])
+    p.add_argument("--gru-edge", type=float, default=DEFAULTS["gru_edge"])
+    p.add_argument("--num-samples", type=int, default=DEFAULTS["num_samples"])
+    p.add_argument("--seed", type=int, default=DEFAULTS["seed"])
     p.add_argument("--decode-prefix", default="decode_tgpr_")
     p.add_argument("dirs", nargs="+", metavar="nnet-dir ... out-dir")
     a = p.parse_args()
     if len(a.dirs) < 2:
         p.error("need at least one model dir and the output dir")
     *model_dirs, out_dir = a.dirs
-    run_findings(model_dirs, out_dir, a.set_name, a.compare, a.mostly, a.decode_prefix)
+    run_findings(model_dirs, out_dir, a.set_name, a.decode_prefix, mostly=a.mostly, lstm_range=a.lstm_range,
+                 gru_edge=a.gru_edge, num_samples=a.num_samples, seed=a.seed)
     return 0
 
 

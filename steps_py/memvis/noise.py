@@ -12,30 +12,40 @@ For each utterance of <data-dir> (wav.scp, segments, utt2spk; e.g. data/dev_fban
      stats of <data-dir>/cmvn.scp as in training (--cmvn speaker), or the clean utterance's own (--cmvn utterance);
      the options (--norm-means/--norm-vars) come from <nnet-dir>/cmvn_opts;
   3. bundle.internals (steps_py.nnet.checkpoint.load_acoustic_model(<nnet-dir>)) gives each layer's memory [T, H] for
-     both; |delta| = |noisy - clean| per unit and frame; the mean over units is the layer's delta curve [T];
+     both; |delta| = |noisy - clean| per unit and frame, divided by the unit's natural frame-to-frame variation
+     (the standard deviation of its clean c_t - c_{t-1} over the utterance; --normalise unit, the default), so that
+     1 means "as large as one frame's ordinary change" whatever the unit's magnitude; the mean over units is the
+     layer's delta curve [T] (--normalise none: raw |delta|, where a few large units dominate);
   4. memory persistence of a layer = the number of frames, counted from the first frame whose network input window
      no longer contains a noisy frame ("free frame" = noise end frame + splice - label delay, in the frame index of
      bundle.internals, which is shifted by the label delay), until the delta curve falls below the threshold
-     (--threshold-rel times the curve's peak from the first frame whose input window holds noise, or
-     --threshold-abs when given) and stays below it for --hold frames. If it never does, the utterance's
-     remaining frame count is taken and the value is marked censored.
+     (--threshold, default 1 on the normalised curve; with --normalise none, --threshold-rel times the curve's peak
+     from the first frame whose input window holds noise) and stays below it for --hold frames. If it never does,
+     the utterance's remaining frame count is taken and the value is marked censored (a lower bound): medians and
+     the censored share are reported, as a mean of censored values says little.
   The frame index is that of the alignment (bundle.internals undoes the label delay); the memory at frame t has
   seen the input frames up to t + label_delay + splice, so the noise shows from noise_frames[0] - label_delay -
   splice on.
 
-Outputs in <out-dir>: delta_<utt>.png/.svg (per layer: heat map of |delta| units x frames, units ordered by their
-total |delta| after the noise; bottom panel: the mean curves of all layers, log scale, with the noise span and the
-threshold), persistence.png/.svg (persistence per layer, mean over utterances with min/max), numbers.json:
+Outputs in <out-dir>: delta_<utt>.png/.svg for the first --plot-utts utterances (per layer: heat map of |delta|
+units x frames, units ordered by their total |delta| after the noise; bottom panel: the curves of all layers, log
+scale, with the noise span and the threshold), persistence.png/.svg (per layer: median over utterances with the
+quartiles), decay.png/.svg (per layer: median delta curve over the utterances, frames after the free frame, with the
+threshold), numbers.json:
   {"model_dir", "data_dir", "cell", "quantity", "num_layers", "frame_shift": 0.01,
-   "noise": {"start", "dur", "db", "mode", "seed"}, "threshold": {"rel", "abs", "hold"}, "cmvn": "speaker|utterance",
+   "noise": {"start", "dur", "db", "mode", "seed"}, "normalise": "unit|none",
+   "threshold": {"value", "rel", "hold"}, "cmvn": "speaker|utterance",
    "utterances": {utt: {"num_frames", "noise_frames": [first, end) (feature frames overlapping the noise),
                         "noise_input_frames": [first, end) (frames of the internals whose input window holds a
                         noisy frame; end = "free_frame"), "free_frame",
                         "layers": {"1": {"peak", "threshold", "persistence_frames", "censored",
                                          "mean_delta_after"}, ...}}},
-   "layers": {"1": {"persistence_frames_mean", "persistence_frames_median", "persistence_frames_min",
-                    "persistence_frames_max", "num_censored", "peak_mean"}, ...},
-   "persistence_frames_mean": mean over layers and utterances}
+   "layers": {"1": {"persistence_frames_mean", "persistence_frames_median", "persistence_frames_q25",
+                    "persistence_frames_q75", "persistence_frames_min", "persistence_frames_max", "num_censored",
+                    "censored_share", "peak_mean"}, ...},
+   "decay": {"1": {"median": [frames after the free frame], "num_utts": [...]}, ...},
+   "persistence_frames_median": median over utterances of the mean over layers, "censored_share": share of
+   (utterance, layer) values censored, "persistence_frames_mean": mean over layers and utterances}
 
 Options:
   --utts LIST            comma-separated utterance ids (default: the first --num-utts long enough ones, C order)
@@ -43,8 +53,10 @@ Options:
   --noise-start S        seconds (default 1.0)      --noise-dur S   seconds (default 0.2)
   --noise-db DB          noise RMS relative to the utterance RMS (default 0)
   --noise-mode add|replace   (default add)          --seed N  (default 0)
-  --threshold-rel R      (default 0.1)              --threshold-abs A  (default: unset, use --threshold-rel)
+  --normalise unit|none  (default unit)             --threshold T  (default 1.0: on the normalised curve)
+  --threshold-rel R      with --normalise none: R times the peak (default 0.1)
   --hold N               frames the curve must stay below the threshold (default 5)
+  --plot-utts N          utterances drawn one by one (default 4)  --decay-frames N  (default 300)
   --min-after S          seconds of audio needed after the noise for an utterance to be used (default 0.5)
   --cmvn speaker|utterance   (default speaker; utterance when <data-dir> has no cmvn.scp)
   --fbank-config FILE    --quantity NAME (default: c for LSTM, h otherwise)
@@ -125,6 +137,16 @@ def delta_curve(delta):
     return np.asarray(delta, dtype=np.float64).mean(axis=1)
 
 
+def natural_variation(clean):
+    """Each unit's ordinary frame-to-frame change: the standard deviation of clean[t] - clean[t-1] over the
+    utterance, [T, H] -> [H]; floored at 1e-3 of the median unit's, so that a unit that never moves does not
+    divide by zero."""
+    c = np.asarray(clean, dtype=np.float64)
+    sigma = np.diff(c, axis=0).std(0) if len(c) > 1 else np.zeros(c.shape[1])
+    floor = 1e-3 * float(np.median(sigma)) if np.median(sigma) > 0 else 1e-12
+    return np.maximum(sigma, floor)
+
+
 def persistence(curve, free_frame, peak_from=0, threshold_rel=0.1, threshold_abs=None, hold=1):
     """Frames from ``free_frame`` until ``curve`` [T] falls below the threshold and stays below it ``hold`` frames.
 
@@ -154,26 +176,54 @@ def summarise_layers(per_utt):
     out = {}
     for k, rs in sorted(layers.items(), key=lambda kv: int(kv[0])):
         p = np.array([r["persistence_frames"] for r in rs], dtype=np.float64)
+        num_censored = int(sum(r["censored"] for r in rs))
         out[k] = {"persistence_frames_mean": float(p.mean()), "persistence_frames_median": float(np.median(p)),
+                  "persistence_frames_q25": float(np.percentile(p, 25)),
+                  "persistence_frames_q75": float(np.percentile(p, 75)),
                   "persistence_frames_min": float(p.min()), "persistence_frames_max": float(p.max()),
-                  "num_censored": int(sum(r["censored"] for r in rs)),
+                  "num_censored": num_censored, "censored_share": num_censored / len(rs),
                   "peak_mean": float(np.mean([r["peak"] for r in rs])), "num_utts": len(rs)}
     return out
 
 
-def analyse_utterance(clean_layers, noisy_layers, noise_frames, free_frame, threshold_rel=0.1,
-                      threshold_abs=None, hold=5):
-    """Per layer (lists of [T, H] memory arrays, clean and noisy) -> ({layer: result dict}, [delta [T, H]])."""
-    results, deltas = {}, []
+def decay_curves(curves, decay_frames=300):
+    """Per layer, the median over utterances of the delta curves from each one's free frame on: {layer: [(curve
+    [T], free frame), ...]} -> {layer: {"median": [<= decay_frames], "num_utts": [...]}} (frame n: the utterances
+    that last that long)."""
+    out = {}
+    for k, cs in curves.items():
+        m = np.full((len(cs), decay_frames), np.nan)
+        for i, (c, f) in enumerate(cs):
+            seg = np.asarray(c[f:f + decay_frames], dtype=np.float64)
+            m[i, :len(seg)] = seg
+        n = (~np.isnan(m)).sum(0)
+        keep = int((n > 0).sum())
+        with np.errstate(all="ignore"):
+            med = np.nanmedian(m[:, :keep], axis=0) if keep else np.zeros(0)
+        out[k] = {"median": np.round(med, 5), "num_utts": n[:keep]}
+    return out
+
+
+def analyse_utterance(clean_layers, noisy_layers, noise_frames, free_frame, threshold=1.0, hold=5,
+                      normalise="unit", threshold_rel=0.1):
+    """Per layer (lists of [T, H] memory arrays, clean and noisy) -> ({layer: result dict}, [delta [T, H]],
+    [delta curve [T]]). normalise "unit": delta / natural_variation(clean) and the threshold ``threshold``;
+    "none": raw delta and threshold_rel times the peak."""
+    results, deltas, curves = {}, [], []
     for k, (c, n) in enumerate(zip(clean_layers, noisy_layers), 1):
         d = memory_delta(c, n)
+        if normalise == "unit":
+            d = d / natural_variation(c[:len(d)])
+            r = persistence(delta_curve(d), free_frame, peak_from=noise_frames[0], threshold_abs=threshold, hold=hold)
+        else:
+            r = persistence(delta_curve(d), free_frame, peak_from=noise_frames[0], threshold_rel=threshold_rel,
+                            hold=hold)
         curve = delta_curve(d)
-        r = persistence(curve, free_frame, peak_from=noise_frames[0], threshold_rel=threshold_rel,
-                        threshold_abs=threshold_abs, hold=hold)
         r["mean_delta_after"] = float(curve[free_frame:].mean()) if free_frame < len(curve) else 0.0
         results[str(k)] = r
         deltas.append(d)
-    return results, deltas
+        curves.append(curve)
+    return results, deltas, curves
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -211,15 +261,31 @@ def plot_utterance(out_dir, utt, deltas, results, noise_frames, free_frame):
 def plot_persistence(out_dir, layers):
     pyplot = setup_matplotlib()
     ks = sorted(layers, key=int)
-    mean = [layers[k]["persistence_frames_mean"] for k in ks]
-    lo = [layers[k]["persistence_frames_mean"] - layers[k]["persistence_frames_min"] for k in ks]
-    hi = [layers[k]["persistence_frames_max"] - layers[k]["persistence_frames_mean"] for k in ks]
+    med = [layers[k]["persistence_frames_median"] for k in ks]
+    lo = [layers[k]["persistence_frames_median"] - layers[k]["persistence_frames_q25"] for k in ks]
+    hi = [layers[k]["persistence_frames_q75"] - layers[k]["persistence_frames_median"] for k in ks]
     fig, ax = pyplot.subplots(figsize=(1.2 * len(ks) + 2, 3))
-    ax.bar([int(k) for k in ks], mean, yerr=[lo, hi], capsize=4, color="tab:blue")
+    ax.bar([int(k) for k in ks], med, yerr=[lo, hi], capsize=4, color="tab:blue")
+    for x, k in zip([int(k) for k in ks], ks):
+        ax.annotate(f"{100 * layers[k]['censored_share']:.0f}% censored", (x, med[ks.index(k)]), ha="center",
+                    va="bottom", fontsize=7)
     ax.set_xlabel("layer")
-    ax.set_ylabel("memory persistence (frames)")
+    ax.set_ylabel("memory persistence (frames)\nmedian, quartiles")
     ax.set_xticks([int(k) for k in ks])
     return save_figure(fig, out_dir, "persistence")
+
+
+def plot_decay(out_dir, decay, threshold, normalise):
+    pyplot = setup_matplotlib()
+    fig, ax = pyplot.subplots(figsize=(7, 3))
+    for k in sorted(decay, key=int):
+        ax.semilogy(np.maximum(decay[k]["median"], 1e-6), label=f"layer {k}")
+    if normalise == "unit":
+        ax.axhline(threshold, color="k", ls=":", lw=0.8, label="threshold")
+    ax.set_xlabel("frames after the first noise-free input window")
+    ax.set_ylabel("median delta" + (" / natural variation" if normalise == "unit" else ""))
+    ax.legend(fontsize=7)
+    return save_figure(fig, out_dir, "decay")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -236,8 +302,9 @@ def _memory_layers(internals, quantity):
 
 
 def run_noise(bundle, data_dir, out_dir, utts=None, num_utts=4, noise_start=1.0, noise_dur=0.2, noise_db=0.0,
-              noise_mode="add", seed=0, threshold_rel=0.1, threshold_abs=None, hold=5, min_after=0.5, cmvn="speaker",
-              fbank_config=None, cmvn_opts=None, model_dir=None, quantity=None):
+              noise_mode="add", seed=0, threshold=1.0, threshold_rel=0.1, normalise="unit", hold=5, min_after=0.5,
+              cmvn="speaker", fbank_config=None, cmvn_opts=None, model_dir=None, quantity=None, plot_utts=4,
+              decay_frames=300):
     """The whole analysis with an already loaded ``bundle`` (anything with ``.cfg`` and ``.internals(feats)``)."""
     import kaldiio
 
@@ -271,7 +338,7 @@ def run_noise(bundle, data_dir, out_dir, utts=None, num_utts=4, noise_start=1.0,
 
     candidates = utts if utts else c_sorted(source.utterances())
     need = noise_start + noise_dur + min_after
-    chosen, per_utt, skipped = [], {}, 0
+    chosen, per_utt, skipped, curves = [], {}, 0, {}
     log.info(f"noise {noise_db:g} dB re utterance RMS, {noise_mode} at {noise_start:g}-{noise_start + noise_dur:g} s;"
              f" memory {quantity!r} of {cell}; CMVN {cmvn} {cmvn_opts}; Fbank config {fbank_config}")
     for utt in candidates:
@@ -325,26 +392,37 @@ def run_noise(bundle, data_dir, out_dir, utts=None, num_utts=4, noise_start=1.0,
         noise_frames = noisy_frame_span(a, b, window, shift, T)
         seen = input_window_span(noise_frames, splice, label_delay, T)
         free_frame = seen[1]
-        results, deltas = analyse_utterance(clean_layers, noisy_layers, seen, free_frame, threshold_rel,
-                                            threshold_abs, hold)
+        results, deltas, layer_curves = analyse_utterance(clean_layers, noisy_layers, seen, free_frame, threshold,
+                                                          hold, normalise, threshold_rel)
         per_utt[utt] = {"num_frames": T, "noise_frames": list(noise_frames), "noise_input_frames": list(seen),
                         "free_frame": free_frame, "layers": results}
-        plot_utterance(out_dir, utt, deltas, results, seen, free_frame)
+        for k, c in enumerate(layer_curves, 1):
+            curves.setdefault(str(k), []).append((c, free_frame))
+        if i < plot_utts:
+            plot_utterance(out_dir, utt, deltas, results, seen, free_frame)
         log.info(f"{utt}: persistence per layer (frames): " + ", ".join(
             f"{k}: {r['persistence_frames']}{'+' if r['censored'] else ''}" for k, r in results.items()))
     layers = summarise_layers(per_utt)
     plot_persistence(out_dir, layers)
+    decay = decay_curves(curves, decay_frames)
+    plot_decay(out_dir, decay, threshold, normalise)
     all_p = [r["persistence_frames"] for u in per_utt.values() for r in u["layers"].values()]
+    per_utt_mean = [np.mean([r["persistence_frames"] for r in u["layers"].values()]) for u in per_utt.values()]
+    censored = [r["censored"] for u in per_utt.values() for r in u["layers"].values()]
     numbers = {"model_dir": model_dir, "data_dir": data_dir, "cell": cell, "quantity": quantity,
                "num_layers": len(layers), "frame_shift": fconf.values["frame-shift"] / 1000.0,
                "splice": splice, "label_delay": label_delay,
                "noise": {"start": noise_start, "dur": noise_dur, "db": noise_db, "mode": noise_mode, "seed": seed},
-               "threshold": {"rel": threshold_rel, "abs": threshold_abs, "hold": hold}, "cmvn": cmvn,
+               "normalise": normalise,
+               "threshold": {"value": threshold if normalise == "unit" else None,
+                             "rel": threshold_rel if normalise != "unit" else None, "hold": hold}, "cmvn": cmvn,
                "cmvn_opts": cmvn_opts, "fbank_config": fbank_config, "utterances": per_utt, "layers": layers,
-               "persistence_frames_mean": float(np.mean(all_p))}
+               "decay": decay, "persistence_frames_median": float(np.median(per_utt_mean)),
+               "censored_share": float(np.mean(censored)), "persistence_frames_mean": float(np.mean(all_p))}
     write_numbers(out_dir, numbers)
-    log.info(f"wrote {out_dir}/numbers.json: persistence per layer " + ", ".join(
-        f"{k}: {v['persistence_frames_mean']:.1f}" for k, v in layers.items()) + f" frames ({len(per_utt)} utts)")
+    log.info(f"wrote {out_dir}/numbers.json: median persistence per layer " + ", ".join(
+        f"{k}: {v['persistence_frames_median']:.1f} ({100 * v['censored_share']:.0f}% censored)"
+        for k, v in layers.items()) + f" frames ({len(per_utt)} utts)")
     return numbers
 
 
@@ -358,8 +436,11 @@ def main():
     p.add_argument("--noise-db", type=float, default=0.0)
     p.add_argument("--noise-mode", choices=("add", "replace"), default="add")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--normalise", choices=("unit", "none"), default="unit")
+    p.add_argument("--threshold", type=float, default=1.0)
     p.add_argument("--threshold-rel", type=float, default=0.1)
-    p.add_argument("--threshold-abs", type=float, default=None)
+    p.add_argument("--plot-utts", type=int, default=4)
+    p.add_argument("--decay-frames", type=int, default=300)
     p.add_argument("--hold", type=int, default=5)
     p.add_argument("--min-after", type=float, default=0.5)
     p.add_argument("--cmvn", choices=("speaker", "utterance"), default="speaker")
@@ -376,9 +457,9 @@ def main():
     bundle = load_acoustic_model(a.nnet_dir)
     run_noise(bundle, a.data_dir, a.out_dir, utts=[u for u in a.utts.split(",") if u], num_utts=a.num_utts,
               noise_start=a.noise_start, noise_dur=a.noise_dur, noise_db=a.noise_db, noise_mode=a.noise_mode,
-              seed=a.seed, threshold_rel=a.threshold_rel, threshold_abs=a.threshold_abs, hold=a.hold,
+              seed=a.seed, threshold=a.threshold, threshold_rel=a.threshold_rel, normalise=a.normalise, hold=a.hold,
               min_after=a.min_after, cmvn=a.cmvn, fbank_config=a.fbank_config,
-              model_dir=a.nnet_dir, quantity=a.quantity)
+              model_dir=a.nnet_dir, quantity=a.quantity, plot_utts=a.plot_utts, decay_frames=a.decay_frames)
     return 0
 
 

@@ -147,3 +147,42 @@ def uniform_shares(values, lstm_range=2.0, gru_edge=0.7):
     a = np.abs(np.asarray(values, dtype=np.float64))
     return {"share_abs_below_2": float(np.mean(a < lstm_range)),
             "share_near_one": float(np.mean((a >= gru_edge) & (a <= 1.0)))}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Per-utterance statistics (the samples that steps_py.memvis.findings bootstraps)
+
+def utterance_smoothness(values, offsets, center=None, scale=None, rng=None, num_pairs=2000):
+    """Smoothness of each utterance's trace: its mean step ||x_t - x_{t-1}|| over the mean distance of random
+    frame pairs of the same utterance -> [U]. 1 = as rough as independent frames, 3 / (T + 1) for a straight line
+    at constant speed, 0 = constant; NaN under 3 frames. values [N, H]; offsets [U + 1]; center, scale [H]: each
+    unit is standardised, (x - center) / scale, so that a few large units do not dominate (the per-unit mean and
+    std over the set; a unit of scale 0 is only centred); rng: the pairs (None: seed 0)."""
+    rng = np.random.default_rng(0) if rng is None else rng
+    if scale is not None:
+        scale = np.where(np.asarray(scale) > 0, scale, 1.0)
+    out = np.full(len(offsets) - 1, np.nan)
+    for u, (a, b) in enumerate(zip(offsets[:-1], offsets[1:])):
+        T = int(b - a)
+        if T < 3:
+            continue
+        seg = np.asarray(values[a:b], dtype=np.float64)
+        if center is not None:
+            seg = (seg - center) / (scale if scale is not None else 1.0)
+        steps = np.linalg.norm(np.diff(seg, axis=0), axis=1).mean()
+        i = rng.integers(0, T, num_pairs)
+        j = (i + rng.integers(1, T, num_pairs)) % T
+        pairs = np.linalg.norm(seg[i] - seg[j], axis=1).mean()
+        out[u] = steps / pairs if pairs > 0 else np.nan
+    return out
+
+
+def utterance_range_shares(values, offsets, cell, lstm_range=2.0, gru_edge=0.7):
+    """range_shares' share_in_range of each utterance (all its frames and units): values [N, H], offsets [U + 1]
+    -> [U] (LSTM: P(|v| < lstm_range); GRU: P(gru_edge <= |v| <= 1))."""
+    a = np.abs(np.asarray(values, dtype=np.float64))
+    inside = ((a >= gru_edge) & (a <= 1.0)) if cell == "gru" else (a < lstm_range)
+    per_frame = inside.mean(1)
+    lengths = np.diff(offsets)
+    sums = np.add.reduceat(per_frame, offsets[:-1]) if len(per_frame) else np.zeros(len(lengths))
+    return np.where(lengths > 0, sums / np.maximum(lengths, 1), np.nan)

@@ -4,15 +4,18 @@ The equivalent of Kaldi's local/chain/compare_wer.sh for the recurrent systems: 
 (exp/nnet/<name>), one row per quantity:
 
   # System                 lstm_2l   gru_2l
-  # WER dev (tgpr)           12.34    13.01     best %WER of <sys>/decode_tgpr_dev/wer_* (as utils/best_wer.sh)
-  # WER eval (tgpr)          14.10    14.88     same for decode_tgpr_eval
+  # Seeds                        3        3     runs: <sys> and <sys>_seed<k> (utils/nnet_stage.sh --seeds)
+  # WER dev (tgpr)           12.34    13.01     best %WER of <sys>/decode_tgpr_dev/wer_* (as utils/best_wer.sh),
+  #   95% CI           11.2-13.5 11.9-14.1       the mean over seeds, and its 95% bootstrap interval over the
+  # WER eval (tgpr)          14.10    14.88       utterances and seeds (steps_py.decode.scoring.bootstrap_wer)
+  #   95% CI           12.9-15.3 13.7-16.0     same for decode_tgpr_eval
   # Final train CE          1.2340   1.3010     from <sys>/train_summary.json (written by steps_py.nnet.train):
   # Final valid CE          1.4560   1.5020       final_train_ce, final_valid_ce (cross-entropy per frame, nats),
   # Final valid frame acc   0.6120   0.5980       final_valid_acc (fraction of frames), num_params
   # Num params               1.23M    0.95M
 
-A missing value prints as "-". A directory with no nnet.conf but with system dirs below it (exp/nnet) stands for
-all of them.
+A missing value prints as "-"; the CE, accuracy and parameter rows are means over the seeds. A directory with no
+nnet.conf but with system dirs below it (exp/nnet) stands for all of them.
 
 --tables paper groups the systems by their nnet.conf (cell, num_layers, lazy, residual) into the analogues of
 Tang et al. (2017): Table 1 (LSTM and GRU rows x 1/2/4/6 layers, no lazy update, no residual), Table 2 (LSTM with
@@ -27,7 +30,10 @@ import argparse
 import os
 
 from steps_py.common import InputError, get_logger, read_json, run_main, write_json
-from steps_py.decode.scoring import best_wer
+import numpy as np
+
+from steps_py.decode.scoring import best_hypotheses, best_wer, bootstrap_wer, utterance_errors
+from steps_py.nnet.checkpoint import group_runs
 from steps_py.nnet.config import NnetConfig
 
 log = get_logger("nnet.compare_wer")
@@ -55,18 +61,56 @@ def read_summary(system_dir):
     return out
 
 
+SUMMARY_KEYS = ("final_train_ce", "final_valid_ce", "final_valid_acc", "num_params", "train_seconds", "epochs")
+
+
 def read_system(system_dir, lm="tgpr"):
-    """Everything compare_wer shows of one system: a dict with name, wer_<set>, wer_line_<set>, the summary keys,
-    and conf (the NnetConfig of nnet.conf, None if absent)."""
+    """Everything compare_wer shows of one run: a dict with name, wer_<set>, wer_line_<set>, errors_<set> ({utt:
+    (errors, words)} of the best LM weight and penalty, None without scoring_kaldi/), the summary keys, and conf
+    (the NnetConfig of nnet.conf, None if absent)."""
     out = {"name": os.path.basename(os.path.normpath(system_dir)), "dir": system_dir}
     for s in SETS:
         out[f"wer_{s}"], out[f"wer_line_{s}"] = decode_wer(system_dir, s, lm)
+        decode = os.path.join(system_dir, f"decode_{lm}_{s}")
+        out[f"errors_{s}"] = None
+        if out[f"wer_{s}"] is not None and os.path.exists(os.path.join(decode, "scoring_kaldi", "test_filt.txt")):
+            out[f"errors_{s}"] = utterance_errors(*best_hypotheses(decode))
     summary = read_summary(system_dir)
-    for key in ("final_train_ce", "final_valid_ce", "final_valid_acc", "num_params", "train_seconds", "epochs"):
+    for key in SUMMARY_KEYS:
         out[key] = summary.get(key)
     conf = os.path.join(system_dir, "nnet.conf")
     out["conf"] = NnetConfig.from_file(conf) if os.path.exists(conf) else None
     return out
+
+
+def merge_seeds(name, runs, num_samples=2000):
+    """The runs of one model (read_system dicts, one per seed) -> one system: WERs and summary numbers are means
+    over the seeds, wer_ci_<set> the 95% interval over utterances and seeds (None when a run has no per-utterance
+    errors), seeds the number of runs."""
+    out = {"name": name, "dir": runs[0]["dir"], "dirs": [r["dir"] for r in runs], "seeds": len(runs),
+           "conf": runs[0]["conf"]}
+    for s in SETS:
+        wers = [r[f"wer_{s}"] for r in runs if r[f"wer_{s}"] is not None]
+        out[f"wer_{s}"] = float(np.mean(wers)) if wers else None
+        out[f"wer_line_{s}"] = runs[0][f"wer_line_{s}"]
+        out[f"wer_ci_{s}"] = None
+        errs = [r[f"errors_{s}"] for r in runs]
+        if wers and all(errs):
+            utts = sorted(set(errs[0]).intersection(*errs[1:]))
+            if utts:
+                _, lo, hi = bootstrap_wer([[e[u][0] for u in utts] for e in errs], [errs[0][u][1] for u in utts],
+                                          num_samples)
+                out[f"wer_ci_{s}"] = [lo, hi]
+    for key in SUMMARY_KEYS:
+        vals = [r[key] for r in runs if r[key] is not None]
+        out[key] = float(np.mean(vals)) if vals else None
+    return out
+
+
+def read_systems(system_dirs, lm="tgpr"):
+    """System dirs -> one merged system per model (its seed runs together, see merge_seeds)."""
+    runs = {d: read_system(d, lm) for d in system_dirs}
+    return [merge_seeds(name, [runs[d] for d in dirs]) for name, dirs in group_runs(system_dirs).items()]
 
 
 def expand_system_dirs(dirs):
@@ -95,6 +139,10 @@ def fmt(value, kind):
         return MISSING
     if kind == "wer":
         return f"{value:.2f}"
+    if kind == "ci":
+        return f"{value[0]:.1f}-{value[1]:.1f}"
+    if kind == "int":
+        return str(value)
     if kind == "ce":
         return f"{value:.4f}"
     if kind == "acc":
@@ -104,7 +152,9 @@ def fmt(value, kind):
     return str(value)
 
 
-ROWS = [("# WER dev (tgpr)", "wer_dev", "wer"), ("# WER eval (tgpr)", "wer_eval", "wer"),
+ROWS = [("# Seeds", "seeds", "int"),
+        ("# WER dev (tgpr)", "wer_dev", "wer"), ("#   95% CI", "wer_ci_dev", "ci"),
+        ("# WER eval (tgpr)", "wer_eval", "wer"), ("#   95% CI", "wer_ci_eval", "ci"),
         ("# Final train CE", "final_train_ce", "ce"), ("# Final valid CE", "final_valid_ce", "ce"),
         ("# Final valid frame acc", "final_valid_acc", "acc"), ("# Num params", "num_params", "params")]
 
@@ -220,7 +270,7 @@ def find_gmm_dir(system_dirs, gmm_dir):
 
 
 def plain_system(s):
-    """A read_system dict for JSON (its conf as a dict)."""
+    """A system dict for JSON (its conf as a dict)."""
     return dict(s, conf=s["conf"] and s["conf"].to_dict())
 
 
@@ -234,12 +284,13 @@ def main():
     p.add_argument("dirs", nargs="+", help="system dirs (exp/nnet/<name>) or dirs holding them (exp/nnet)")
     a = p.parse_args()
     system_dirs = expand_system_dirs(a.dirs)
-    systems = [read_system(d, a.lm) for d in system_dirs]
+    systems = read_systems(system_dirs, a.lm)
     lines = compare_table(systems)
     out = {"systems": {s["name"]: plain_system(s) for s in systems}}
     if a.tables == "paper":
         gmm_dir = find_gmm_dir(system_dirs, a.gmm_dir)
-        gmm = read_system(gmm_dir, a.lm) if gmm_dir else None
+        gmm = merge_seeds(os.path.basename(os.path.normpath(gmm_dir)), [read_system(gmm_dir, a.lm)]) \
+            if gmm_dir else None
         if gmm_dir and gmm["wer_dev"] is None and gmm["wer_eval"] is None:
             log.warning(f"{gmm_dir}: no decode_{a.lm}_{{dev,eval}} with wer files; no GMM line")
             gmm = None

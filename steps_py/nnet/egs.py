@@ -120,21 +120,25 @@ def make_chunks(frames, geom, rng=None):
     """Frames -> (input frame indices [C, input_length] int64 into frames.feats, targets [C, W] int64,
     weights [C, W] float32).
 
-    Chunk starts tile each utterance from a random offset in [0, W) when ``rng`` is given (a new tiling every
-    epoch, as nnet3's frame shifts), else from 0; the first and last chunks are moved inside the utterance, so they
-    overlap their neighbours, and utterances shorter than W give one padded chunk. A labelled frame in k chunks has
-    weight 1/k in each (Kaldi splits the weight of the overlap), so every frame counts once; padding has weight 0."""
+    An utterance of T > W frames gets the fewest chunks that cover it, n = ceil(T / W), as Kaldi's get_egs: the
+    first starts at 0, the last ends at T, and the n W - T frames of overlap are shared among the joints evenly, or
+    at random when ``rng`` is given (a new tiling every epoch). Utterances of T <= W frames give one padded chunk. A
+    labelled frame in k chunks has weight 1/k in each (Kaldi splits the weight of the overlap), so every frame
+    counts once; padding has weight 0."""
     W = geom.width
     starts, utt_of = [], []
     for u, T in enumerate(frames.lengths):
         T = int(T)
-        if T <= W:
+        n = max(1, -(-T // W))
+        if n == 1:
             s = np.zeros(1, np.int64)
         else:
-            off = int(rng.integers(0, W)) if rng is not None else 0
-            s = np.arange(-off, T, W, dtype=np.int64)
-            s = np.clip(s, 0, T - W)
-            s = np.unique(s)
+            slack = n * W - T
+            if rng is not None:
+                overlaps = rng.multinomial(slack, np.full(n - 1, 1.0 / (n - 1)))
+            else:
+                overlaps = np.diff(np.round(np.linspace(0, slack, n)).astype(np.int64))
+            s = np.concatenate([[0], np.cumsum(W - overlaps)]).astype(np.int64)
         starts.append(s)
         utt_of.append(np.full(len(s), u, np.int64))
     starts = np.concatenate(starts)

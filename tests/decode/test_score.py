@@ -4,6 +4,9 @@ import re
 import subprocess
 import sys
 
+import numpy as np
+import pytest
+
 from steps_py.data.datadir import write_map
 from steps_py.decode import scoring
 
@@ -96,9 +99,28 @@ def test_bootstrap_wer_interval_against_known_cases():
     assert scoring.bootstrap_wer(errors, [10] * 100, num_samples=2000, seed=3) == \
         scoring.bootstrap_wer(errors, [10] * 100, num_samples=2000, seed=3)
     # paired: system 0 makes one more error than system 1 on every utterance -> difference exactly 10%
-    assert scoring.bootstrap_wer([[2] * 30, [1] * 30], [10] * 30, num_samples=500) == (10.0, 10.0, 10.0)
+    assert scoring.bootstrap_wer_difference([2] * 30, [1] * 30, [10] * 30, num_samples=500) == (10.0, 10.0, 10.0)
     # paired difference of identical systems is 0 whatever the resampling
-    assert scoring.bootstrap_wer([errors, errors], [10] * 100, num_samples=500) == (0.0, 0.0, 0.0)
+    assert scoring.bootstrap_wer_difference(errors, errors, [10] * 100, num_samples=500) == (0.0, 0.0, 0.0)
+
+
+def test_bootstrap_over_seeds_and_utterances():
+    # three seeds of identical WER on every utterance: the seeds add nothing, the interval is the utterances' one
+    errors = [10] * 20 + [0] * 80
+    one = scoring.bootstrap_wer(errors, [10] * 100, num_samples=4000, seed=1)
+    three = scoring.bootstrap_wer([errors] * 3, [10] * 100, num_samples=4000, seed=1)
+    assert three[0] == one[0] == 20.0 and abs(three[1] - one[1]) <= 1.5 and abs(three[2] - one[2]) <= 1.5
+    # seeds of 10%, 20% and 30% WER on equal utterances: the interval covers the seeds' spread, not one seed's
+    seeds = [[1] * 100, [2] * 100, [3] * 100]
+    wer, lo, hi = scoring.bootstrap_wer(seeds, [10] * 100, num_samples=4000, seed=2)
+    assert wer == 20.0 and lo < 15.0 and hi > 25.0 and 10.0 <= lo and hi <= 30.0
+    # a paired difference whose sign the utterances settle while one system's seeds vary
+    diff, lo, hi = scoring.bootstrap_wer_difference(seeds, [0] * 100, [10] * 100, num_samples=2000)
+    assert diff == 20.0 and lo > 0
+    # the statistic sees [seeds, utterances, ...] arrays, utterances paired across systems
+    value, lo, hi = scoring.bootstrap_interval([np.arange(5.0)[None, :], np.arange(5.0)[None, :] + 1],
+                                               lambda a: float(a[1].mean() - a[0].mean()), num_samples=300)
+    assert value == 1.0 and lo == pytest.approx(1.0) and hi == pytest.approx(1.0)
 
 
 def test_wer_bootci_on_scored_decode_dirs(tmp_path):

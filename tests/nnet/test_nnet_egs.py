@@ -34,6 +34,8 @@ def test_chunks_cover_every_labelled_frame_and_line_up_with_the_delay(seed):
     assert total.pop(nnet_egs.IGNORE, 0.0) == 0.0
     assert np.allclose(sorted(total.values()), 1.0) and len(total) == fr.num_frames
     assert weights.sum() == pytest.approx(fr.num_frames)
+    # the fewest chunks that cover each utterance: ceil(T / W), overlapping by less than W in all
+    assert len(inputs) == sum(-(-T // 20) for T in (95, 40, 7, 121))
     # the output position left_context + label_delay + k has input frame (label frame + label_delay)
     for c in range(len(inputs)):
         for k in range(20):
@@ -59,7 +61,7 @@ def test_short_utterance_gives_one_padded_chunk():
 
 
 def test_random_offsets_change_the_tiling_between_epochs():
-    fr = frames_of([400])
+    fr = frames_of([415])
     geom = nnet_egs.ChunkGeometry(40, 10, 5)
     a = nnet_egs.make_chunks(fr, geom, np.random.default_rng(1))[0]
     b = nnet_egs.make_chunks(fr, geom, np.random.default_rng(2))[0]
