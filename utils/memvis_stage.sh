@@ -5,9 +5,11 @@
 #   analyse: for every trained model of conf/nnet/grid_<grid>.txt, the internals of the first $extract_utts
 #            utterances of data/<memvis_set>_fbank, extracted while decoding them (a decode already done with
 #            extraction is reused)                            -> exp/nnet/<model>/extract_<set>/
-#            and the analyses (distributions, responsibility, tsne, saturation, units, noise, cocluster,
-#            trajectories)                                    -> exp/nnet/<model>/memvis_<set>/<analysis>/
-#            then the models side by side and the paper's claims -> exp/nnet/memvis_<set>/{compare,findings}/
+#            and the analyses (distributions, responsibility, tsne, saturation, units, noise, noise_late,
+#            cocluster, trajectories, horizon)                -> exp/nnet/<model>/memvis_<set>/<analysis>/
+#            (the other seeds' runs exp/nnet/<model>_seed<k>: their extraction and noise, for the intervals)
+#            then the models side by side and the paper's claims with 95% intervals over utterances and seeds
+#                                                             -> exp/nnet/memvis_<set>/{compare,findings}/
 #   report:  one self-contained HTML page per model           -> exp/nnet/<model>/memvis_<set>/report.html
 # Each analysis is skipped when its numbers.json is newer than the extraction.
 set -euo pipefail
@@ -19,7 +21,7 @@ memvis_conf=conf/memvis.conf
 memvis_set=
 . ./utils/parse_options.sh
 memvis_set_opt=$memvis_set
-if [ $# -ne 1 ]; then sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 1; fi
+if [ $# -ne 1 ]; then sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 1; fi
 what=$1
 . $memvis_conf
 [ -n "$memvis_set_opt" ] && memvis_set=$memvis_set_opt
@@ -28,6 +30,9 @@ lm=$(basename $lang_test | sed 's/^lang_test_//')
 graph=exp/$gmm/graph_$lm
 models=$(for m in $(grep -v '^ *#' conf/nnet/grid_$grid.txt | awk '{print $1}'); do
            [ -f exp/nnet/$m/final.pt ] && echo $m; done)
+seed_runs() {  # <model>: the dirs of its other seeds (utils/nnet_stage.sh --seeds) that finished training
+  for d in exp/nnet/$1_seed*; do [ -f $d/final.pt ] && echo $d; done
+}
 [ -n "$models" ] || { echo "$0: no trained model of conf/nnet/grid_$grid.txt in exp/nnet (run stage 5)" >&2; exit 1; }
 all=exp/nnet/memvis_$set_
 
@@ -43,23 +48,34 @@ case $what in
       python -m steps_py.memvis.extract --nj $nj --cmd "$decode_cmd" --config conf/decode_nnet.conf \
         --extract-dir $ext --extract-utts $extract_utts --extract-dtype $extract_dtype \
         --extract-ali-dir exp/${gmm}_ali_$set_ $graph data/${set_}_fbank exp/nnet/$m exp/nnet/$m/decode_${lm}_$set_
-      for a in distributions responsibility tsne saturation units cocluster trajectories; do
+      for a in distributions responsibility tsne saturation units cocluster trajectories horizon; do
         opts_var=${a}_opts
         fresh $out/$a $ext/index.json && continue
         echo "$0: $m: $a"
         python -m steps_py.memvis.$a --seed $seed ${!opts_var} $ext $out/$a
       done
-      if ! fresh $out/noise exp/nnet/$m/final.pt; then
-        echo "$0: $m: noise"
-        python -m steps_py.memvis.noise --seed $seed $noise_opts exp/nnet/$m data/${set_}_fbank $out/noise
+      for r in exp/nnet/$m $(seed_runs $m); do   # the findings' noise claim uses every seed
+        if ! fresh $r/memvis_$set_/noise $r/final.pt; then
+          echo "$0: $r: noise"
+          python -m steps_py.memvis.noise --seed $seed $noise_opts $r data/${set_}_fbank $r/memvis_$set_/noise
+        fi
+      done
+      if [ -n "${noise_late_opts:-}" ] && ! fresh $out/noise_late exp/nnet/$m/final.pt; then
+        echo "$0: $m: noise_late"
+        python -m steps_py.memvis.noise --seed $seed $noise_late_opts exp/nnet/$m data/${set_}_fbank $out/noise_late
       fi
+      for r in $(seed_runs $m); do   # the seeds' extractions (made while decoding; here if decoded without)
+        python -m steps_py.memvis.extract --nj $nj --cmd "$decode_cmd" --config conf/decode_nnet.conf \
+          --extract-dir $r/extract_$set_ --extract-utts $extract_utts --extract-dtype $extract_dtype \
+          --extract-ali-dir exp/${gmm}_ali_$set_ $graph data/${set_}_fbank $r $r/decode_${lm}_$set_
+      done
     done
     exts=$(for m in $models; do echo -n "exp/nnet/$m/extract_$set_ "; done)
     names=$(echo $models | tr ' ' ',')
     noise=$(for m in $models; do echo -n "exp/nnet/$m/memvis_$set_/noise/numbers.json,"; done | sed 's/,$//')
     python -m steps_py.memvis.compare --seed $seed --names $names --noise $noise $compare_opts $exts $all/compare
-    python -m steps_py.memvis.findings --set $set_ --compare $all/compare/numbers.json \
-      $(for m in $models; do echo -n "exp/nnet/$m "; done) $all/findings
+    python -m steps_py.memvis.findings --set $set_ \
+      $(for m in $models; do echo -n "exp/nnet/$m $(seed_runs $m | tr '\n' ' ')"; done) $all/findings
     cat $all/findings/findings.md ;;
   report)
     for m in $models; do

@@ -3,11 +3,15 @@
 Neuronal responsibility for phones (Tang et al. 2017): a memory value is "irregular" when it lies outside
 (-lstm-threshold, lstm-threshold) = (-10, 10) for an LSTM cell c, or inside (-gru-threshold, gru-threshold) =
 (-0.5, 0.5) for a GRU state h. The responsibility of unit u for phone p is P(irregular | frame aligned to p);
-u is responsible for p when it is >= --lstm-share 0.8 (LSTM) / --gru-share 0.5 (GRU). Phones are the
-position-independent phones of the alignment; phones with fewer than --min-phone-frames frames are left out.
+u is responsible for p when it is >= --lstm-share 0.8 (LSTM) / --gru-share 0.5 (GRU) and at least --min-lift
+(1.5) times the unit's own base rate P(irregular) over all aligned frames: a unit that is irregular on most frames
+is not responsible for a phone because the phone's frames are irregular too (the paper's criterion alone,
+without the base rate, is kept as counts_absolute). Phones are the position-independent phones of the alignment;
+phones with fewer than --min-phone-frames frames are left out.
 
 Writes responsibility.png/.svg (heat map layer x phone of the number of responsible units) and numbers.json:
-phones, phone_frames, counts [layer][phone], responsible_units_per_layer (units responsible for >= 1 phone),
+phones, phone_frames, counts [layer][phone] (with the base rate), counts_absolute [layer][phone] (without),
+base_rate [layer][unit], responsible_units_per_layer (units responsible for >= 1 phone),
 irregular_everywhere_per_layer (units whose irregular share over all aligned frames passes the share threshold:
 responsible for everything, i.e. not phone-specific), irregular_share_per_layer, top_units {phone: [[layer, unit,
 probability], ...]}, thresholds.
@@ -51,14 +55,18 @@ def phone_conditional_share(flags, phone_ids, num_phones):
     return share, frames
 
 
-def responsibility_counts(shares, share_threshold):
-    """shares [P, H] -> (responsible [P, H] bool, counts [P])."""
-    responsible = np.nan_to_num(shares, nan=-1.0) >= share_threshold
+def responsibility_counts(shares, share_threshold, base_rate=None, min_lift=1.5):
+    """shares [P, H] = P(irregular | phone) -> (responsible [P, H] bool, counts [P]): share >= share_threshold and,
+    with base_rate [H] = P(irregular) of each unit, share >= min_lift * base_rate."""
+    s = np.nan_to_num(shares, nan=-1.0)
+    responsible = s >= share_threshold
+    if base_rate is not None:
+        responsible &= s >= min_lift * np.asarray(base_rate)[None, :]
     return responsible, responsible.sum(1)
 
 
 def analyse(ext, quantity=None, lstm_threshold=10.0, gru_threshold=0.5, lstm_share=0.8, gru_share=0.5,
-            min_phone_frames=20, top=5, chunk_frames=50000):
+            min_phone_frames=20, top=5, chunk_frames=50000, min_lift=1.5):
     """Extraction -> numbers dict (see the module docstring). Frames are read in chunks of chunk_frames."""
     if not ext.has_phones:
         raise InputError(f"{ext.dir}: the extraction has no phone alignment")
@@ -68,7 +76,7 @@ def analyse(ext, quantity=None, lstm_threshold=10.0, gru_threshold=0.5, lstm_sha
     num_phones = len(names)
     phone_ids = ext.phone_ids
     per_layer_shares, frames = [], None
-    counts, responsible_any, everywhere, overall_share = [], [], [], []
+    counts, counts_absolute, base_rates, responsible_any, everywhere, overall_share = [], [], [], [], [], []
     for k in range(1, ext.num_layers + 1):
         sums = np.zeros((num_phones, ext.cell_dim))
         frames = np.zeros(num_phones, dtype=np.int64)
@@ -82,10 +90,12 @@ def analyse(ext, quantity=None, lstm_threshold=10.0, gru_threshold=0.5, lstm_sha
             share = sums / frames[:, None]
         share[frames < min_phone_frames] = np.nan
         per_layer_shares.append(share)
-        responsible, c = responsibility_counts(share, share_threshold)
-        counts.append(c)
-        responsible_any.append(int(responsible.any(0).sum()))
         unit_share = sums.sum(0) / max(frames.sum(), 1)
+        responsible, c = responsibility_counts(share, share_threshold, unit_share, min_lift)
+        counts.append(c)
+        counts_absolute.append(responsibility_counts(share, share_threshold)[1])
+        base_rates.append(np.round(unit_share, 4))
+        responsible_any.append(int(responsible.any(0).sum()))
         everywhere.append(int((unit_share >= share_threshold).sum()))
         overall_share.append(float(sums.sum() / max(frames.sum() * ext.cell_dim, 1)))
     kept = [p for p in range(num_phones) if frames[p] >= min_phone_frames]
@@ -95,15 +105,16 @@ def analyse(ext, quantity=None, lstm_threshold=10.0, gru_threshold=0.5, lstm_sha
         flat = np.nan_to_num(stacked[:, p, :], nan=-1.0).ravel()
         best = np.argsort(-flat, kind="stable")[:top]
         top_units[names[p]] = [[int(i // ext.cell_dim) + 1, int(i % ext.cell_dim), float(flat[i])] for i in best]
-    counts = np.stack(counts)
+    counts, counts_absolute = np.stack(counts), np.stack(counts_absolute)
     return {"analysis": "responsibility", **extraction_info(ext), "quantity": q,
             "irregular_definition": f"|{q}| < {gru_threshold}" if ext.cell == "gru" else f"|{q}| >= {lstm_threshold}",
             "lstm_threshold": lstm_threshold, "gru_threshold": gru_threshold, "share_threshold": share_threshold,
-            "min_phone_frames": min_phone_frames, "frame_sampling": "all aligned frames",
+            "min_phone_frames": min_phone_frames, "min_lift": min_lift, "frame_sampling": "all aligned frames",
             "phones": [names[p] for p in kept], "is_silence": [bool(ext.is_silence[p]) for p in kept],
             "phone_frames": [int(frames[p]) for p in kept],
             "skipped_phones": {names[p]: int(frames[p]) for p in range(num_phones) if p not in kept},
             "counts": counts[:, kept], "total_per_layer": counts[:, kept].sum(1),
+            "counts_absolute": counts_absolute[:, kept], "base_rate": base_rates,
             "responsible_units_per_layer": responsible_any, "irregular_everywhere_per_layer": everywhere,
             "irregular_share_per_layer": overall_share, "top_units": top_units}
 
@@ -121,7 +132,7 @@ def plot(numbers):
             ax.text(j, i, f"{c:.0f}", ha="center", va="center", fontsize=5, color="w" if c < counts.max() / 2 else "k")
     fig.colorbar(im, ax=ax, label="responsible units")
     ax.set_title(f"{numbers['cell'].upper()}: units with P(irregular | phone) >= {numbers['share_threshold']:g} "
-                 f"(irregular: {numbers['irregular_definition']})")
+                 f"and >= {numbers['min_lift']:g} x their base rate (irregular: {numbers['irregular_definition']})")
     fig.tight_layout()
     return fig
 
@@ -134,11 +145,13 @@ def main():
     p.add_argument("--lstm-share", type=float, default=0.8, help="LSTM unit responsible at P(irregular|p) >= this")
     p.add_argument("--gru-share", type=float, default=0.5, help="GRU unit responsible at P(irregular|p) >= this")
     p.add_argument("--min-phone-frames", type=int, default=20, help="phones with fewer frames are left out")
+    p.add_argument("--min-lift", type=float, default=1.5,
+                   help="responsible only at P(irregular|p) >= this times the unit's P(irregular)")
     p.add_argument("--top", type=int, default=5, help="top units listed per phone")
     a = p.parse_args()
     ext = Extraction.load(a.extract_dir)
     numbers = analyse(ext, a.quantity, a.lstm_threshold, a.gru_threshold, a.lstm_share, a.gru_share,
-                      a.min_phone_frames, a.top)
+                      a.min_phone_frames, a.top, min_lift=a.min_lift)
     numbers["figures"] = save_figure(plot(numbers), a.out_dir, "responsibility")
     write_numbers(a.out_dir, numbers)
     log.info(f"responsible (unit, phone) pairs per layer: {list(map(int, numbers['total_per_layer']))}; units "

@@ -2,7 +2,9 @@
 
 Gate saturation (Karpathy, Johnson and Fei-Fei 2015, Fig. 3): for each gate unit, the fraction of frames where
 the gate is left-saturated (value < --low 0.1) and right-saturated (value > --high 0.9). Gates: LSTM i, f, o;
-GRU z, r (after the sigmoid). At most --max-frames frames, drawn at random (--seed).
+GRU z, r (after the sigmoid). GRU z is shown in Karpathy et al.'s convention, h = (1 - z) h_prev + z candidate,
+i.e. 1 - the z of our GRU (h = z h_prev + (1 - z) candidate), so that left-saturated means "keeps its memory" for
+both an LSTM's input gate and a GRU's update gate. At most --max-frames frames, drawn at random (--seed).
 
 Writes saturation.png/.svg (one scatter per gate type: x = left-saturated fraction, y = right-saturated fraction,
 one point per unit, colour = layer) and numbers.json: gates, per gate and layer {mean_left, mean_right,

@@ -82,7 +82,8 @@ def saturation_fractions(gate_values, low=0.1, high=0.9):
 
 
 def saturation_numbers(ext, low=0.1, high=0.9, max_frames=200000, seed=0):
-    """Extraction -> the numbers of steps_py.memvis.saturation (see there)."""
+    """Extraction -> the numbers of steps_py.memvis.saturation (see there). A GRU's z is given in Karpathy et al.'s
+    convention (1 - ours), so that a left-saturated gate keeps the memory as an LSTM's left-saturated i does."""
     gates = [g for g in GATE_QUANTITIES.get(ext.cell, ()) if g in ext.quantities]
     if not gates:
         raise InputError(f"{ext.dir}: a {ext.cell} extraction with quantities {ext.quantities} has no gates "
@@ -93,7 +94,10 @@ def saturation_numbers(ext, low=0.1, high=0.9, max_frames=200000, seed=0):
     for g in gates:
         layers = []
         for k in range(1, ext.num_layers + 1):
-            left, right = saturation_fractions(ext.values(k, g, frames), low, high)
+            values = ext.values(k, g, frames)
+            if ext.cell == "gru" and g == "z":
+                values = 1.0 - values      # Karpathy's z weighs the candidate; ours weighs the kept state
+            left, right = saturation_fractions(values, low, high)
             layers.append({"mean_left": float(left.mean()), "mean_right": float(right.mean()),
                            "mean_unsaturated": float(1 - left.mean() - right.mean()),
                            "units_mostly_left": int((left > 0.5).sum()),
@@ -101,6 +105,9 @@ def saturation_numbers(ext, low=0.1, high=0.9, max_frames=200000, seed=0):
                            "left": np.round(left, 4), "right": np.round(right, 4)})
         per_gate[g] = layers
     return {"analysis": "saturation", **extraction_info(ext), "gates": gates, "low": low, "high": high,
+            "gru_z": "Karpathy et al.'s convention, h = (1 - z) h_prev + z candidate: 1 - the z of our GRU (which "
+                     "weighs the kept state), so left-saturated z means keeping the memory" if ext.cell == "gru"
+            else None,
             "frames_used": int(len(frames)), "seed": seed,
             "frame_sampling": "uniform without replacement, seeded" if len(frames) < ext.total_frames
             else "all frames", "per_gate": per_gate}

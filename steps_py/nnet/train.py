@@ -314,7 +314,10 @@ def train_rank(rank, world, args, cfg, tc, shards, valid_utts, num_pdfs, input_d
             shutil.copyfile(final, tmp)
         last = history[-1] if history else {}
         summary = {"num_params": model.num_params(), "num_iters": num_iters, "epochs": tc["num_epochs"],
-                   "num_jobs": world, "seed": tc["seed"], "chunk_width": tc["chunk_width"], "optimizer": tc["optimizer"], "final_train_ce": last.get("train_ce"),
+                   "num_jobs": world, "seed": tc["seed"], "chunk_width": tc["chunk_width"],
+                   "chunk_left_context": tc["chunk_left_context"], "label_delay": cfg.label_delay,
+                   "horizon_frames": tc["chunk_left_context"] + max(tc["chunk_width"]) + cfg.label_delay,
+                   "optimizer": tc["optimizer"], "final_train_ce": last.get("train_ce"),
                    "final_valid_ce": last.get("valid_ce"), "final_valid_acc": last.get("valid_acc"),
                    "train_seconds": sum(h["seconds"] for h in history), "history": history}
         with atomic_open(os.path.join(args.exp_dir, "train_summary.json")) as f:

@@ -208,11 +208,26 @@ def test_responsibility_finds_planted_unit(tmp_path, lstm_ext, gru_ext, monkeypa
     assert_figures(out, "responsibility")
     assert n["top_units"]["S"][0][:2] == [2, 5] and n["top_units"]["S"][0][2] >= 0.9
     # counts checked against a direct computation
+    aligned = ext.phone_ids >= 0
     for k in (1, 2):
         irregular = np.abs(ext.values(k, "c")) >= 10
-        expect = [int((irregular[ext.phone_ids == names.index(p)].mean(0) >= 0.8).sum()) for p in n["phones"]]
-        assert n["counts"][k - 1] == expect
+        base = irregular[aligned].mean(0)
+        cond = [irregular[ext.phone_ids == names.index(p)].mean(0) for p in n["phones"]]
+        assert n["counts_absolute"][k - 1] == [int((c >= 0.8).sum()) for c in cond]
+        assert n["counts"][k - 1] == [int(((c >= 0.8) & (c >= 1.5 * base)).sum()) for c in cond]
+        np.testing.assert_allclose(n["base_rate"][k - 1], base, atol=1e-4)
     assert n["counts"][1][n["phones"].index("S")] >= 1
+
+    def plant_everywhere(layers):  # layer 2 unit 5 irregular on every frame: P(irregular | p) = 1 for all phones
+        layers[1]["c"][:, 5] = 15.0
+    ext = copy_with(lstm_ext, str(tmp_path / "lstm_everywhere"), plant_everywhere)
+    n = run_analysis(mod, monkeypatch, "--min-phone-frames", "1", ext.dir, str(tmp_path / "resp_everywhere"))
+    # without the base rate the unit is "responsible" for every phone; against its base rate (1.0) for none
+    assert min(n["counts_absolute"][1]) >= 1 and n["irregular_everywhere_per_layer"][1] >= 1
+    assert n["base_rate"][1][5] == 1.0
+    assert all(a - b >= 1 for a, b in zip(n["counts_absolute"][1], n["counts"][1]))
+    responsible, _ = mod.responsibility_counts(np.ones((3, 1)), 0.8, base_rate=[1.0])
+    assert not responsible.any()
 
     def plant_gru(layers):  # layer 1 unit 2: |h| < 0.5 exactly on the silence frames
         h = layers[0]["h"]
@@ -272,6 +287,17 @@ def test_saturation_finds_planted_gate(tmp_path, lstm_ext, gru_ext, monkeypatch)
             assert n["per_gate"][g][k - 1]["mean_right"] == pytest.approx(np.mean(v > 0.9))
     n = run_analysis(mod, monkeypatch, gru_ext.dir, str(tmp_path / "sat_gru"))
     assert n["gates"] == ["z", "r"]
+    # GRU z in Karpathy's convention: 1 - ours (ours keeps h_prev; theirs writes the candidate); r as it is.
+    # A unit whose z (ours) is 0.98 keeps its memory: Karpathy's z is 0.02, left-saturated like a closed LSTM i.
+    def keep(layers):
+        layers[0]["z"][:, 2] = 0.98
+    planted = copy_with(gru_ext, str(tmp_path / "planted_gru"), keep)
+    n = run_analysis(mod, monkeypatch, planted.dir, str(tmp_path / "sat_gru_planted"))
+    assert n["per_gate"]["z"][0]["left"][2] == 1.0 and n["per_gate"]["z"][0]["right"][2] == 0.0
+    z, r = planted.values(1, "z"), planted.values(1, "r")
+    assert n["per_gate"]["z"][0]["mean_left"] == pytest.approx(np.mean(1 - z < 0.1))
+    assert n["per_gate"]["z"][0]["mean_right"] == pytest.approx(np.mean(1 - z > 0.9))
+    assert n["per_gate"]["r"][0]["mean_left"] == pytest.approx(np.mean(r < 0.1))
 
 
 def test_units_rank_planted_units_first(tmp_path, lstm_ext, monkeypatch):
@@ -330,3 +356,25 @@ def test_extraction_of_real_features_and_alignments(tmp_path, tiny_recipe, mono_
     assert ext.phone_names[0] in ("NSN", "SIL", "SPN") and ext.is_silence.sum() >= 1
     assert 0.02 < ext.silence_frames.mean() < 0.7  # leading/trailing silence in every utterance
     assert ext.meta["internals"] == "random-init AcousticModel"
+
+
+def test_horizon_sees_a_planted_drift(tmp_path, lstm_ext, monkeypatch):
+    from steps_py.memvis import horizon as mod
+    offsets = lstm_ext.offsets
+    pos = mod.positions(offsets)
+    assert pos[offsets[1]] == 0 and pos[offsets[1] - 1] == offsets[1] - 1 and len(pos) == lstm_ext.total_frames
+
+    def drift(layers):  # layer 1: |c| grows by 1 per frame after frame 40 of each utterance; layer 2 as it was
+        c = layers[0]["c"]
+        c[:] = np.clip(c, -1, 1) + np.maximum(pos - 40, 0)[:, None]
+    ext = copy_with(lstm_ext, str(tmp_path / "drift"), drift)
+    out = str(tmp_path / "horizon")
+    n = run_analysis(mod, monkeypatch, "--horizon-frames", "40", "--bin", "20", ext.dir, out)
+    assert_figures(out, "horizon")
+    lay1, lay2 = n["layers"]["1"], n["layers"]["2"]
+    assert lay1["within"]["p999"] <= 1.0 < lay1["beyond"]["p99"] and lay1["p99_ratio"] > 10
+    assert lay1["within"]["share_in_range"] == 1.0 and lay1["beyond"]["share_in_range"] < 0.2
+    assert lay1["within"]["frames"] == int((pos < 40).sum())
+    assert lay2["p99_ratio"] < 3
+    # the bins cover every frame once
+    assert sum(b["frames"] for b in lay1["bins"]) == lstm_ext.total_frames

@@ -18,6 +18,7 @@ stop_stage=100
 nj=4
 grid=default            # conf/nnet/grid_<grid>.txt: default (2-layer LSTM and GRU) or paper
 train_conf=conf/nnet/train.conf
+nnet_seeds="1"          # training runs per model (e.g. "1 2 3": intervals over seeds too)
 
 help_message=$(sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//')
 
@@ -88,17 +89,17 @@ nnet_opts="--nj $nj --grid $grid"
 if [ -n "$memvis_set" ]; then nnet_opts="$nnet_opts --memvis-set $memvis_set"; fi
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   log "Stage 5: RNN acoustic models (grid $grid)"
-  utils/nnet_stage.sh $nnet_opts --train-conf $train_conf train train "$test_sets"
+  utils/nnet_stage.sh $nnet_opts --train-conf $train_conf --seeds "$nnet_seeds" train train "$test_sets"
 fi
 
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ] && [ -n "$test_sets" ]; then
   log "Stage 6: hybrid decoding of$test_sets"
-  utils/nnet_stage.sh $nnet_opts decode train "$test_sets"
+  utils/nnet_stage.sh $nnet_opts --seeds "$nnet_seeds" decode train "$test_sets"
 fi
 
 if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
   log "Stage 7: comparison tables"
-  utils/nnet_stage.sh $nnet_opts compare train "$test_sets"
+  utils/nnet_stage.sh $nnet_opts --seeds "$nnet_seeds" compare train "$test_sets"
 fi
 
 if [ $stage -le 8 ] && [ $stop_stage -ge 8 ] && [ -n "$memvis_set" ]; then

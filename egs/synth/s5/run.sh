@@ -3,13 +3,14 @@
 # The corpus is generated at stage 0 with TTS voices (espeak-ng, flite, festival), deterministic from --seed.
 #
 # Usage: ./run.sh [--stage N] [--stop-stage M] [--nj N] [--corpus-size tiny|small|full] [--seed S]
-#                 [--grid default|paper] [--train-conf conf/nnet/train.conf]
+#                 [--grid default|paper] [--train-conf conf/nnet/train.conf] [--nnet-seeds "1 2 3"]
 #   stage 0: install what is missing; corpus -> data/{train,dev,eval}; dict, lang, 3-gram LMs (tg, tgpr)
 #   stage 1: 13-dim MFCC (GMMs) in data/<set>, 40-dim Fbank (RNNs) in data/<set>_fbank, per-speaker CMVN
 #   stage 2: mono (train, graph, decode dev/eval, align train)         -> exp/mono, exp/mono_ali
 #   stage 3: tri1, MFCC + deltas                                        -> exp/tri1, exp/tri1_ali
 #   stage 4: tri2b, LDA + MLLT; alignments of train, dev and eval       -> exp/tri2b, exp/tri2b_ali_{train,dev,eval}
-#   stage 5: RNN acoustic models of conf/nnet/grid_<grid>.txt (NSGD, CE on tri2b targets) -> exp/nnet/<model>
+#   stage 5: RNN acoustic models of conf/nnet/grid_<grid>.txt (NSGD, CE on tri2b targets), one per seed of
+#            --nnet-seeds                              -> exp/nnet/<model>, exp/nnet/<model>_seed<k>
 #   stage 6: hybrid decoding of dev and eval with the tri2b graph       -> exp/nnet/<model>/decode_tgpr_<set>
 #   stage 7: comparison tables (WER, CE, parameters; the paper's Tables 1-3) -> exp/nnet/compare_wer.txt
 #   stage 8: memory of each model on dev (extracted while decoding): the analyses (conf/memvis.conf),
@@ -28,8 +29,9 @@ corpus_dir=corpus       # where the generated audio goes (large: point it at a b
 grid=default            # acoustic models of stages 5-7: conf/nnet/grid_default.txt (2-layer LSTM and GRU) or
                         # grid_paper.txt (Tables 1-3 of Tang et al. 2017 and the RNN/DNN baselines)
 train_conf=conf/nnet/train.conf   # training schedule and optimizer of the acoustic models
+nnet_seeds="1 2 3"      # three training runs of each model: the intervals of the findings cover the seeds
 
-help_message=$(sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//')
+help_message=$(sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//')
 
 log() {
   local fname=${BASH_SOURCE[1]##*/}
@@ -92,17 +94,17 @@ fi
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   log "Stage 5: RNN acoustic models (grid $grid)"
-  utils/nnet_stage.sh --nj $nj --grid $grid --train-conf $train_conf train train "$test_sets"
+  utils/nnet_stage.sh --nj $nj --grid $grid --train-conf $train_conf --seeds "$nnet_seeds" train train "$test_sets"
 fi
 
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
   log "Stage 6: hybrid decoding of $test_sets"
-  utils/nnet_stage.sh --nj $nj --grid $grid decode train "$test_sets"
+  utils/nnet_stage.sh --nj $nj --grid $grid --seeds "$nnet_seeds" decode train "$test_sets"
 fi
 
 if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
   log "Stage 7: comparison tables"
-  utils/nnet_stage.sh --nj $nj --grid $grid compare train "$test_sets"
+  utils/nnet_stage.sh --nj $nj --grid $grid --seeds "$nnet_seeds" compare train "$test_sets"
 fi
 
 if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then

@@ -23,6 +23,7 @@ wsj0=/path/to/LDC93S6B
 wsj1=/path/to/LDC94S13B
 grid=default            # conf/nnet/grid_<grid>.txt: default (2-layer LSTM and GRU) or paper
 train_conf=conf/nnet/train.conf
+nnet_seeds="1"          # training runs per model (e.g. "1 2 3": intervals over seeds too)
 
 help_message=$(sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//')
 
@@ -101,17 +102,18 @@ fi
 nnet_opts="--nj $nj --grid $grid --gmm $nnet_gmm --memvis-set $memvis_set"
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   log "Stage 5: RNN acoustic models on $nnet_train_set (grid $grid)"
-  utils/nnet_stage.sh $nnet_opts --train-conf $train_conf train $nnet_train_set "$gmm_test_sets"
+  utils/nnet_stage.sh $nnet_opts --train-conf $train_conf --seeds "$nnet_seeds" train $nnet_train_set \
+    "$gmm_test_sets"
 fi
 
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
   log "Stage 6: hybrid decoding of $gmm_test_sets"
-  utils/nnet_stage.sh $nnet_opts decode $nnet_train_set "$gmm_test_sets"
+  utils/nnet_stage.sh $nnet_opts --seeds "$nnet_seeds" decode $nnet_train_set "$gmm_test_sets"
 fi
 
 if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
   log "Stage 7: comparison tables"
-  utils/nnet_stage.sh $nnet_opts compare $nnet_train_set "$gmm_test_sets"
+  utils/nnet_stage.sh $nnet_opts --seeds "$nnet_seeds" compare $nnet_train_set "$gmm_test_sets"
 fi
 
 if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
