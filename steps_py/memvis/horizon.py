@@ -7,8 +7,8 @@ with those at t < H, per layer: percentiles of |value|, the share in the paper's
 GRU |h| in [--gru-edge, 1]) and the mean, in bins of --bin frames of position in the utterance. A cell that drifts
 past the horizon shows growing |c| percentiles in the later bins.
 
-H comes from <model-dir>/train_summary.json (horizon_frames; the model dir is the extraction's) unless
---horizon-frames is given.
+H comes from <model-dir>/train_summary.json (horizon_frames; the model dir is the extraction's), else from the
+train.conf and nnet.conf in the model dir, unless --horizon-frames is given.
 
 Writes horizon.png/.svg (per layer: 50th, 99th and 99.9th percentile of |value| against the frame position, the
 horizon marked) and numbers.json: {"horizon_frames", "bin", "layers": {"1": {"within": stats, "beyond": stats,
@@ -21,10 +21,11 @@ import os
 
 import numpy as np
 
-from steps_py.common import InputError, get_logger, read_json, run_main
+from steps_py.common import InputError, get_logger, read_json, read_shell_conf, run_main
 from steps_py.memvis.analysis import (analysis_parser, extraction_info, memory_quantity, save_figure,
                                       setup_matplotlib, write_numbers)
 from steps_py.memvis.data import Extraction
+from steps_py.nnet.config import NnetConfig
 
 log = get_logger("memvis.horizon")
 
@@ -87,12 +88,20 @@ def plot(numbers):
 
 
 def training_horizon(ext):
-    """horizon_frames of the extraction's model dir's train_summary.json."""
-    path = os.path.join(ext.model_dir or "", "train_summary.json")
-    if not ext.model_dir or not os.path.exists(path) or "horizon_frames" not in read_json(path):
-        raise InputError(f"{ext.dir}: no horizon_frames in {path} (a model trained before it was recorded?); "
-                         f"give --horizon-frames")
-    return int(read_json(path)["horizon_frames"])
+    """The training horizon of the extraction's model: horizon_frames of its train_summary.json, else chunk left
+    context + the longest chunk width (of the train.conf copied into the model dir) + label delay (nnet.conf)."""
+    d = ext.model_dir or ""
+    summary = os.path.join(d, "train_summary.json")
+    if d and os.path.exists(summary) and "horizon_frames" in read_json(summary):
+        return int(read_json(summary)["horizon_frames"])
+    conf, nnet_conf = os.path.join(d, "train.conf"), os.path.join(d, "nnet.conf")
+    if d and os.path.exists(conf) and os.path.exists(nnet_conf):
+        tc = read_shell_conf(conf)
+        if "chunk_width" in tc and "chunk_left_context" in tc:
+            widths = [int(w) for w in tc["chunk_width"].split(",")]
+            return int(tc["chunk_left_context"]) + max(widths) + NnetConfig.from_file(nnet_conf).label_delay
+    raise InputError(f"{ext.dir}: no horizon_frames in {summary} and no chunk_width / chunk_left_context in "
+                     f"{conf}; give --horizon-frames")
 
 
 def main():

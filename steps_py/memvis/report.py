@@ -211,8 +211,9 @@ def cell_text(x):
 
 
 def findings_html(path, claims):
-    """The findings table: claim (its text, else its id), what the paper says, what we measured, whether it holds
-    (true / false; anything else, e.g. "not measured", shown as it is) and how it was measured when given."""
+    """The findings table: claim (its text, else its id), what the paper says, what we measured, the 95% interval
+    of the difference the verdict rests on, whether it holds (true / false; anything else, e.g. "inconclusive" or
+    "not measured", shown as it is) and how it was measured when given."""
     e = html.escape
     if not claims:
         return "<p>No findings.json found.</p>"
@@ -221,12 +222,15 @@ def findings_html(path, claims):
     for c in claims:
         holds = c.get("holds")
         cls, word = {True: ("holds", "yes"), False: ("fails", "no")}.get(holds, ("unknown", cell_text(holds)))
+        ci = c.get("ci95")
+        ci_text = f"[{format_value(ci[0])}, {format_value(ci[1])}]" if ci else "-"
         cells = [c.get("claim", c.get("id", "")), c.get("paper", ""), c.get("measured", "")]
-        tds = "".join(f"<td>{e(cell_text(x))}</td>" for x in cells) + f'<td class="{cls}">{e(word)}</td>'
+        tds = "".join(f"<td>{e(cell_text(x))}</td>" for x in cells) + f"<td>{e(ci_text)}</td>" + \
+            f'<td class="{cls}">{e(word)}</td>'
         if with_how:
             tds += f'<td class="how">{e(cell_text(c.get("how", "")))}</td>'
         rows.append(f"<tr>{tds}</tr>")
-    head = "<tr><th>claim</th><th>paper</th><th>measured</th><th>holds</th>" + \
+    head = "<tr><th>claim</th><th>paper</th><th>measured</th><th>95% CI of d</th><th>holds</th>" + \
         ("<th>how</th>" if with_how else "") + "</tr>"
     return f'<p class="source">{e(path)}</p><table id="findings">{head}{"".join(rows)}</table>'
 

@@ -50,7 +50,7 @@ log = get_logger("nnet.train")
 
 TRAIN_DEFAULTS = {
     "num_epochs": "4.0", "num_jobs": "1", "num_threads": "0", "frames_per_iter": "200000", "minibatch_size": "64",
-    "chunk_width": "40,40,200,200", "chunk_left_context": "20", "optimizer": "nsgd", "initial_lr": "8.0",
+    "chunk_width": "40", "chunk_left_context": "20", "optimizer": "nsgd", "initial_lr": "8.0",
     "final_lr": "0.8", "momentum": "0.5", "max_change": "2.0", "max_change_per_component": "0.75",
     "max_change_output": "1.5", "adam_lr_scale": "0.00025",
     "num_valid_utts": "100", "valid_seed": "1", "seed": "1", "nsgd_rank_in": "20", "nsgd_rank_out": "80",

@@ -43,7 +43,7 @@ def write_fake_memvis(memvis_dir):
     with open(os.path.join(findings, "findings.json"), "w") as f:
         json.dump({"set": "dev", "claims": [  # as steps_py.memvis.findings writes it
             {"id": "lstm_values_in_range", "paper": "most |c| < 2", "measured": {"lstm2": 0.8125}, "holds": True,
-             "how": "share of |c| < 2"},
+             "ci95": [0.25, 0.375], "how": "share of |c| < 2"},
             {"claim": "GRU <values> & piles", "paper": "at +-1", "measured": 0.25, "holds": False},
             {"id": "noise_lingers_in_lstm", "paper": "longer in LSTM", "measured": None, "holds": "not measured"}]},
             f)
@@ -154,6 +154,7 @@ def test_report_content(report, fake_dirs):
     assert 'class="fails"' in text and "http://" not in text.replace("http://www.w3.org", "")
     assert "lstm_values_in_range" in text and "{&quot;lstm2&quot;: 0.8125}" in text
     assert '<td class="unknown">not measured</td>' in text and "share of |c| &lt; 2" in text
+    assert "95% CI of d" in text and "[0.25, 0.375]" in text
     assert [u["id"] for u in data["utts"]] == ext.utts[:4]
     assert data["quantities"] == ["c", "h", "i", "f", "o"] and data["layers"] == [1, 2]
     assert "MB" in log and "4 utterances" in log
