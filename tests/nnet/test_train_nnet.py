@@ -89,7 +89,8 @@ def test_two_parallel_jobs_average_their_models(trained, tmp_path):
 
 def test_divergence_stops_with_a_clear_error(trained, tmp_path):
     s5, _, _, _ = trained
-    conf = write_conf(str(tmp_path / "bad.conf"), initial_lr=1e37, final_lr=1e37, max_change=0, optimizer="sgd")
+    conf = write_conf(str(tmp_path / "bad.conf"), initial_lr=1e37, final_lr=1e37, max_change=0,
+                      max_change_per_component=0, max_change_output=0, optimizer="sgd")
     import subprocess
     import sys
     res = subprocess.run([sys.executable, "-m", "steps_py.nnet.train", "--nnet-conf", NNET_CONF, "--train-conf",
