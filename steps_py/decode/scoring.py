@@ -257,3 +257,24 @@ def best_hypotheses(decode_dir):
     paths = os.path.join(sdir, "test_filt.txt"), os.path.join(sdir, f"penalty_{m.group(2)}", f"{m.group(1)}.txt")
     require_files(*paths)
     return tuple({u: t.split() for u, t in read_map(p, allow_empty_value=True).items()} for p in paths)
+
+
+def best_utterance_errors(decode_dir):
+    """{utt: (errors, reference words)} of a decode dir's best LM weight and penalty (best_hypotheses), or None when
+    it has no wer files."""
+    if best_wer(decode_dir)[0] is None:
+        return None
+    return utterance_errors(*best_hypotheses(decode_dir))
+
+
+def stack_errors(runs, utts=None):
+    """The per-utterance errors of one system's runs ([{utt: (errors, words)}], one per seed) on the utterances all
+    of them have (and ``utts``, when given), sorted -> (utts, array [S, U, 2] of (errors, words)); None for no run."""
+    runs = [r for r in runs if r]
+    if not runs:
+        return None
+    common = set(runs[0]).intersection(*runs[1:])
+    if utts is not None:
+        common &= set(utts)
+    order = sorted(common)
+    return order, np.array([[e[u] for u in order] for e in runs], dtype=np.float64)

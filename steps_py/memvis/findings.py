@@ -45,8 +45,8 @@ import os
 import numpy as np
 
 from steps_py.common import InputError, get_logger, read_json, run_main, write_json, write_lines
-from steps_py.decode.scoring import (best_hypotheses, best_wer, bootstrap_interval, bootstrap_wer, pooled_wer,
-                                     utterance_errors)
+from steps_py.decode.scoring import (best_utterance_errors, best_wer, bootstrap_interval, bootstrap_wer, pooled_wer,
+                                     stack_errors)
 from steps_py.memvis.analysis import MEMORY_QUANTITY
 from steps_py.memvis.data import Extraction
 from steps_py.memvis.stats import smoothness, utterance_range_shares, utterance_smoothness
@@ -116,10 +116,7 @@ def run_info(run_dir, set_name, decode_prefix="decode_tgpr_", lstm_range=2.0, gr
         info["cell"] = cells.pop() if len(cells) == 1 else None
     decode = os.path.join(run_dir, f"{decode_prefix}{set_name}")
     info["wer"], info["wer_line"] = best_wer(decode)
-    info["errors"] = None
-    if info["wer"] is not None:
-        refs, hyps = best_hypotheses(decode)
-        info["errors"] = utterance_errors(refs, hyps)
+    info["errors"] = best_utterance_errors(decode)
     extract = os.path.join(run_dir, f"extract_{set_name}")
     info["memory"] = memory_samples(extract, lstm_range, gru_edge) \
         if os.path.exists(os.path.join(extract, "index.json")) else None
@@ -158,14 +155,7 @@ def stacked(model, key, field, utts=None):
 
 def stacked_errors(model, utts=None):
     """(utts, array [S, U, 2] of (errors, words)) over the runs with a decode, or None."""
-    runs = [r["errors"] for r in model["runs"] if r.get("errors")]
-    if not runs:
-        return None
-    common = set(runs[0]).intersection(*runs[1:])
-    if utts is not None:
-        common &= set(utts)
-    order = sorted(common)
-    return order, np.array([[e[u] for u in order] for e in runs], dtype=np.float64)
+    return stack_errors([r.get("errors") for r in model["runs"]], utts)
 
 
 def paired(a, b, sample):

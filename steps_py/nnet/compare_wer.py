@@ -32,7 +32,7 @@ import os
 from steps_py.common import InputError, get_logger, read_json, run_main, write_json
 import numpy as np
 
-from steps_py.decode.scoring import best_hypotheses, best_wer, bootstrap_wer, utterance_errors
+from steps_py.decode.scoring import best_utterance_errors, best_wer, bootstrap_wer, stack_errors
 from steps_py.nnet.checkpoint import group_runs
 from steps_py.nnet.config import NnetConfig
 
@@ -74,7 +74,7 @@ def read_system(system_dir, lm="tgpr"):
         decode = os.path.join(system_dir, f"decode_{lm}_{s}")
         out[f"errors_{s}"] = None
         if out[f"wer_{s}"] is not None and os.path.exists(os.path.join(decode, "scoring_kaldi", "test_filt.txt")):
-            out[f"errors_{s}"] = utterance_errors(*best_hypotheses(decode))
+            out[f"errors_{s}"] = best_utterance_errors(decode)
     summary = read_summary(system_dir)
     for key in SUMMARY_KEYS:
         out[key] = summary.get(key)
@@ -95,12 +95,10 @@ def merge_seeds(name, runs, num_samples=2000):
         out[f"wer_line_{s}"] = runs[0][f"wer_line_{s}"]
         out[f"wer_ci_{s}"] = None
         errs = [r[f"errors_{s}"] for r in runs]
-        if wers and all(errs):
-            utts = sorted(set(errs[0]).intersection(*errs[1:]))
-            if utts:
-                _, lo, hi = bootstrap_wer([[e[u][0] for u in utts] for e in errs], [errs[0][u][1] for u in utts],
-                                          num_samples)
-                out[f"wer_ci_{s}"] = [lo, hi]
+        stacked = stack_errors(errs) if wers and all(errs) else None
+        if stacked and stacked[0]:
+            _, lo, hi = bootstrap_wer(stacked[1][..., 0], stacked[1][0, :, 1], num_samples)
+            out[f"wer_ci_{s}"] = [lo, hi]
     for key in SUMMARY_KEYS:
         vals = [r[key] for r in runs if r[key] is not None]
         out[key] = float(np.mean(vals)) if vals else None
