@@ -3,14 +3,17 @@
 #                            [--train-conf conf/nnet/train.conf] [--memvis-set SET] [--ali-dir DIR]
 #                            [--seeds "1 2 3"] <train|decode|compare> <train-set> "<test-sets>"
 # The acoustic-model stages of a recipe (run from egs/<corpus>/s5 with path.sh and cmd.sh sourced):
-#   train:   every model of conf/nnet/grid_<grid>.txt (conf/nnet/<name>.conf) on data/<train-set>_fbank with the
+#   train:   every model of conf/nnet/grid_<grid>.txt on data/<train-set>_fbank with the
 #            targets of --ali-dir (default exp/<gmm>_ali_<train-set>, aligned first with exp/<gmm> when missing),
 #            once per seed of --seeds (default: the train conf's seed) -> exp/nnet/<name> (the first seed) and
 #            exp/nnet/<name>_seed<k> (the others); log/train.log, final.pt
 #   decode:  each model on data/<test-set>_fbank with the graph of exp/<gmm> -> exp/nnet/<name>/decode_<lm>_<set>;
 #            best %WER lines appended to RESULTS; the memory-analysis set (--memvis-set, default memvis_set of
 #            conf/memvis.conf) is extracted while it is decoded (exp/nnet/<name>/extract_<set>)
-#   compare: WER/CE/parameter table of the grid's models, and the paper's tables -> exp/nnet/compare_wer.txt
+#   compare: WER/CE/parameter table of the grid's models, and the paper's tables of them, with 95% intervals
+#            -> exp/nnet/compare_wer.txt (--grid default), exp/nnet/compare_wer_<grid>.txt (other grids)
+# A grid line is "<name> [<conf>] [<setting>=<value> ...]": the model conf/nnet/<conf>.conf (default <name>) with
+# the settings given overriding its own, trained into exp/nnet/<name> (e.g. "lstm_4l_c128 lstm_4l cell_dim=128").
 # The alignment dir may come from a real Kaldi: --gmm tri4b --ali-dir exp/tri4b_ali_si284 (graph exp/tri4b/graph_tgpr).
 # Finished models and decodes are skipped; a killed training resumes from its last iteration.
 set -euo pipefail
@@ -24,12 +27,12 @@ ali_dir=
 seeds=
 . ./utils/parse_options.sh
 memvis_set_opt=$memvis_set
-if [ $# -ne 3 ]; then sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 1; fi
+if [ $# -ne 3 ]; then sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 1; fi
 what=$1; train=$2; test_sets=$3
 
 grid_file=conf/nnet/grid_$grid.txt
 [ -f $grid_file ] || { echo "$0: no such file $grid_file (--grid default or paper)" >&2; exit 1; }
-models=$(grep -v '^ *#' $grid_file | awk '{print $1}')
+models=$(grep -v '^ *#' $grid_file | awk 'NF {print $1}')
 lm=$(basename $lang_test | sed 's/^lang_test_//')
 graph=exp/$gmm/graph_$lm
 seeds=($seeds)
@@ -52,13 +55,22 @@ case $what in
     for f in data/${train}_fbank/feats.scp $ali/final.mdl $ali/tree; do
       [ -f $f ] || { echo "$0: no such file $f (run the earlier stages first)" >&2; exit 1; }
     done
-    for m in $models; do
-      [ -f conf/nnet/$m.conf ] || { echo "$0: no such file conf/nnet/$m.conf (listed in $grid_file)" >&2; exit 1; }
+    grep -v '^ *#' $grid_file | awk 'NF' | while read -r m rest; do
+      base=$m overrides=()
+      for f in $rest; do case $f in *=*) overrides+=("$f") ;; *) base=$f ;; esac; done
+      conf=conf/nnet/$base.conf
+      [ -f $conf ] || { echo "$0: no such file $conf (listed in $grid_file)" >&2; exit 1; }
       for d in $(run_dirs $m); do
         mkdir -p $d/log
-        echo "$0: training $d (conf/nnet/$m.conf $(seed_of $d); log in $d/log/train.log)"
-        python -m steps_py.nnet.train --nnet-conf conf/nnet/$m.conf --train-conf $train_conf $(seed_of $d) \
-          data/${train}_fbank $ali $d 2>&1 | tee -a $d/log/train.log
+        model_conf=$conf
+        if [ ${#overrides[@]} -gt 0 ]; then   # the model conf with the grid's settings last (they win)
+          { cat $conf; echo "# $grid_file: $m $rest"; printf '%s\n' "${overrides[@]}"; } > $d/grid_nnet.conf.tmp
+          mv $d/grid_nnet.conf.tmp $d/grid_nnet.conf
+          model_conf=$d/grid_nnet.conf
+        fi
+        echo "$0: training $d ($model_conf $(seed_of $d); log in $d/log/train.log)"
+        python -m steps_py.nnet.train --nnet-conf $model_conf --train-conf $train_conf $(seed_of $d) \
+          data/${train}_fbank $ali $d 2>&1 < /dev/null | tee -a $d/log/train.log
       done
     done ;;
   decode)
@@ -84,12 +96,11 @@ case $what in
     done ;;
   compare)
     dirs=$(for m in $models; do for r in $(run_dirs $m); do [ -f $r/final.pt ] && echo $r; done; done)
-    {
-      python -m steps_py.nnet.compare_wer $dirs
-      echo
-      python -m steps_py.nnet.compare_wer --tables paper exp/nnet
-    } > exp/nnet/compare_wer.txt.tmp
-    mv exp/nnet/compare_wer.txt.tmp exp/nnet/compare_wer.txt
-    cat exp/nnet/compare_wer.txt ;;
+    [ -n "$dirs" ] || { echo "$0: no trained model of $grid_file in exp/nnet (run the train action)" >&2; exit 1; }
+    out=exp/nnet/compare_wer.txt
+    [ $grid = default ] || out=exp/nnet/compare_wer_$grid.txt
+    python -m steps_py.nnet.compare_wer --tables paper --json ${out%.txt}.json $dirs > $out.tmp
+    mv $out.tmp $out
+    cat $out ;;
   *) echo "$0: unknown action $what (train, decode or compare)" >&2; exit 1 ;;
 esac

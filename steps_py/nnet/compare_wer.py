@@ -20,8 +20,10 @@ nnet.conf but with system dirs below it (exp/nnet) stands for all of them.
 --tables paper groups the systems by their nnet.conf (cell, num_layers, lazy, residual) into the analogues of
 Tang et al. (2017): Table 1 (LSTM and GRU rows x 1/2/4/6 layers, no lazy update, no residual), Table 2 (LSTM with
 and without the lazy cell update, by layers), Table 3 (residual LSTM/GRU at 4 and 6 layers against plain ones),
-Baselines (vanilla RNN and DNN with their parameter counts), each cell "dev / eval" WER, and the GMM line from
---gmm-dir (default: exp/tri2b next to exp/nnet) as the reference. --json FILE also writes every number.
+Baselines (vanilla RNN and DNN with their parameter counts), each cell "dev / eval" WER with its 95% interval
+on the line below (over utterances and seeds, as above), and the GMM line from --gmm-dir (default: exp/tri2b next
+to exp/nnet) as the reference. The differences the paper's claims rest on, with paired intervals, are in
+steps_py.memvis.findings. --json FILE also writes every number.
 
 e.g.: python -m steps_py.nnet.compare_wer exp/nnet/lstm_2l exp/nnet/gru_2l
       python -m steps_py.nnet.compare_wer --tables paper --json exp/nnet/compare.json exp/nnet
@@ -184,10 +186,12 @@ def _pick(systems, pred, what):
 
 
 def _cell(s):
-    """{"system", "dev", "eval"} of one table cell (None where no system fits)."""
+    """{"system", "dev", "eval", "dev_ci", "eval_ci"} of one table cell (None where no system fits); the intervals
+    are merge_seeds' 95% intervals (None without per-utterance errors)."""
     if s is None:
         return None
-    return {"system": s["name"], "dev": s["wer_dev"], "eval": s["wer_eval"]}
+    return {"system": s["name"], "dev": s["wer_dev"], "eval": s["wer_eval"], "dev_ci": s.get("wer_ci_dev"),
+            "eval_ci": s.get("wer_ci_eval")}
 
 
 def paper_tables(systems, gmm=None):
@@ -224,9 +228,7 @@ def paper_tables(systems, gmm=None):
             cell.update(num_params=s["num_params"], num_layers=_conf(s)[1])
             base["rows"].append((f"{_conf(s)[0].upper()} {_conf(s)[1]}l", cell))
     if gmm is not None:
-        base["rows"].append(("GMM " + gmm["name"], {"system": gmm["name"], "dev": gmm["wer_dev"],
-                                                    "eval": gmm["wer_eval"], "num_params": None,
-                                                    "num_layers": None}))
+        base["rows"].append(("GMM " + gmm["name"], dict(_cell(gmm), num_params=None, num_layers=None)))
     return {"table1": t1, "table2": t2, "table3": t3, "baselines": base}
 
 
@@ -236,17 +238,27 @@ def _dev_eval(cell):
     return f"{fmt(cell['dev'], 'wer')} / {fmt(cell['eval'], 'wer')}"
 
 
+def _dev_eval_ci(cell):
+    if cell is None:
+        return ""
+    return f"{fmt(cell.get('dev_ci'), 'ci')} / {fmt(cell.get('eval_ci'), 'ci')}"
+
+
 def format_paper_tables(tables):
     lines = []
     for key in ("table1", "table2", "table3"):
         t = tables[key]
         label_width = max(len(r[0]) for r in t["rows"]) + 2
-        col_width = max([len(_dev_eval(c)) for _, cells in t["rows"] for c in cells] + [13]) + 2
+        col_width = max([len(f(c)) for _, cells in t["rows"] for c in cells for f in (_dev_eval, _dev_eval_ci)]
+                        + [13]) + 2
         lines += [f"# {t['title']}",
                   "# " + "".ljust(label_width) + "".join(f"{n} layer{'s' if n > 1 else ''}".rjust(col_width)
                                                         for n in t["columns"])]
         for label, cells in t["rows"]:
             lines.append("# " + label.ljust(label_width) + "".join(_dev_eval(c).rjust(col_width) for c in cells))
+            if any(c and (c["dev_ci"] or c["eval_ci"]) for c in cells):
+                lines.append("# " + "  95% CI".ljust(label_width) +
+                             "".join(_dev_eval_ci(c).rjust(col_width) for c in cells))
         lines.append("")
     t = tables["baselines"]
     lines.append(f"# {t['title']}")
@@ -254,7 +266,8 @@ def format_paper_tables(tables):
         lines.append("# (no rnn/dnn systems, no GMM decode dirs)")
     for label, cell in t["rows"]:
         params = fmt(cell["num_params"], "params")
-        lines.append(f"# {label:<16} {cell['system']:<16} {_dev_eval(cell):>17}   params {params}")
+        ci = f"   95% CI {_dev_eval_ci(cell)}" if cell.get("dev_ci") or cell.get("eval_ci") else ""
+        lines.append(f"# {label:<16} {cell['system']:<16} {_dev_eval(cell):>17}   params {params}{ci}")
     return lines
 
 

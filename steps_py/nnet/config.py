@@ -15,6 +15,8 @@ class NnetConfig:
     lazy: str = "none"          # lazy cell update (lstm only): none | last | all | comma list of 1-based layers
     residual: bool = False      # layer k >= 2 passes on its output + what layer k-1 passed on
     peephole: bool = True       # diagonal peepholes (lstm)
+    decay_time: float = 0.0     # lstm: > 1 scales the recurrence c_{t-1} by 1 - 1/decay_time (Kaldi's decay-time),
+                                # so |c_t| <= decay_time frames' worth of input; 0: off
     dropout: float = 0.0        # dropout on what each layer passes on, training only
     splice: int = 1             # frames t-splice..t+splice are concatenated at the input
     label_delay: int = 5        # output frame t predicts the label of frame t-label_delay (used by training)
@@ -37,6 +39,10 @@ class NnetConfig:
         for name, low in (("num_layers", 1), ("cell_dim", 1), ("splice", 0), ("label_delay", 0)):
             if getattr(self, name) < low:
                 out.append((name, f"{name}={getattr(self, name)}: must be >= {low}"))
+        if self.decay_time != 0 and self.decay_time <= 1:
+            out.append(("decay_time", f"decay_time={self.decay_time}: must be 0 (off) or > 1 (frames)"))
+        if self.decay_time and self.cell != "lstm":
+            out.append(("decay_time", f"decay_time={self.decay_time}: needs cell=lstm, not {self.cell}"))
         if not 0.0 <= self.dropout < 1.0:
             out.append(("dropout", f"dropout={self.dropout}: must be in [0, 1)"))
         if self.lazy not in ("none", "last", "all"):

@@ -86,20 +86,22 @@ def _uniform(shape, scale):
 
 
 class LstmLayer(nn.Module):
-    """LSTM layer, standard or lazy cell update, with or without diagonal peepholes."""
+    """LSTM layer, standard or lazy cell update, with or without diagonal peepholes; decay_time > 0 scales the
+    recurrence c_{t-1} by 1 - 1/decay_time (Kaldi's decay-time), which bounds |c_t| by decay_time."""
 
-    def __init__(self, in_dim, cell_dim, peephole=True, lazy=False):
+    def __init__(self, in_dim, cell_dim, peephole=True, lazy=False, decay_time=0.0):
         super().__init__()
         scale = 1.0 / math.sqrt(cell_dim)
         self.weight = _uniform((4 * cell_dim, in_dim + cell_dim), scale)
         self.bias = _uniform((4 * cell_dim,), scale)
         self.peep = _uniform((3, cell_dim), scale) if peephole else None
         self.lazy = lazy
+        self.scale = 1.0 - 1.0 / decay_time if decay_time > 0 else 1.0
         self.records = [AffineRecord("lstm", self.weight, self.bias)]
 
     def forward(self, x, record=False, internals=False):
         rec = self.records[0] if record and torch.is_grad_enabled() else None
-        h, c, gates = LstmFunction.apply(x, self.weight, self.bias, self.peep, self.lazy, rec)
+        h, c, gates = LstmFunction.apply(x, self.weight, self.bias, self.peep, self.lazy, rec, self.scale)
         if not internals:
             return h, None
         i, f, _, o = gates.unflatten(2, (4, -1)).unbind(2)
@@ -179,7 +181,7 @@ class AcousticModel(nn.Module):
         in_dim = input_dim * (2 * cfg.splice + 1)
         for k in range(1, cfg.num_layers + 1):
             if cfg.cell == "lstm":
-                layers.append(LstmLayer(in_dim, cfg.cell_dim, cfg.peephole, k in lazy))
+                layers.append(LstmLayer(in_dim, cfg.cell_dim, cfg.peephole, k in lazy, cfg.decay_time))
             elif cfg.cell == "gru":
                 layers.append(GruLayer(in_dim, cfg.cell_dim))
             elif cfg.cell == "rnn":

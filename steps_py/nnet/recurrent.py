@@ -31,18 +31,20 @@ def tanh_into(x, out):
     return torch.sigmoid(x * 2.0, out=out).mul_(2.0).sub_(1.0)
 
 
-def lstm_forward_loop(gates, hs, cs, tanh_cs, w_h_t, peep, lazy):
+def lstm_forward_loop(gates, hs, cs, tanh_cs, w_h_t, peep, lazy, scale=1.0):
     """Runs the LSTM over time, in place.
 
     gates [T, B, 4H]: on entry x-projection + bias of each frame, on exit the gate activations i, f, g, o.
     hs, cs [T+1, B, H]: zero at index 0 on entry (h_0, c_0); on exit hs[t+1] = h_t and cs[t+1] = c_t.
-    tanh_cs [T, B, H]: on exit the tanh of the cell each output read (c_t; c_{t-1} when lazy).
+    tanh_cs [T, B, H]: on exit the tanh of the cell each output read (c_t; scale * c_{t-1} when lazy).
     w_h_t [H, 4H]: transposed recurrent weights. peep [3, H] (p_i, p_f, p_o) or None.
+    scale: Kaldi's recurrence scale (1 - 1/decay_time): the cell, its peepholes and a lazy output see
+    scale * c_{t-1} instead of c_{t-1}, so that |c_t| <= 1 / (1 - scale) = decay_time; 1.0 is the plain LSTM.
     """
     cell_dim = hs.shape[2]
     for t in range(gates.shape[0]):
         a = gates[t].addmm_(hs[t], w_h_t)
-        c_prev = cs[t]
+        c_prev = cs[t] if scale == 1.0 else cs[t] * scale
         in_forget = a[:, :2 * cell_dim]
         if peep is not None:
             in_forget.unflatten(1, (2, cell_dim)).addcmul_(c_prev.unsqueeze(1), peep[:2])
@@ -56,8 +58,9 @@ def lstm_forward_loop(gates, hs, cs, tanh_cs, w_h_t, peep, lazy):
         torch.mul(out_gate.sigmoid_(), tanh_into(c_seen, tanh_cs[t]), out=hs[t + 1])
 
 
-def lstm_backward_factors(gates, cs, tanh_cs):
-    """Local derivatives of one LSTM frame, from the forward's gates [T, B, 4H], cs [T+1, B, H], tanh_cs [T, B, H]:
+def lstm_backward_factors(gates, c_prev, tanh_cs):
+    """Local derivatives of one LSTM frame, from the forward's gates [T, B, 4H], the previous cells it saw c_prev
+    [T, B, H] (scale * c_{t-1}) and tanh_cs [T, B, H]:
     (d h/d pre_o [T, B, H], d h/d c_seen [T, B, H], d c_t/d pre_{i,f,g} [T, B, 3, H])."""
     num_frames, num_seqs, cell_dim = tanh_cs.shape
     i, f, g, o = gates.unflatten(2, (4, cell_dim)).unbind(2)
@@ -65,23 +68,24 @@ def lstm_backward_factors(gates, cs, tanh_cs):
     grad_c_factor = torch.mul(tanh_cs, tanh_cs).neg_().add_(1).mul_(o)
     grad_ifg_factor = gates.new_empty(num_frames, num_seqs, 3, cell_dim)
     torch.mul(g, i, out=grad_ifg_factor[:, :, 0]).mul_(1 - i)
-    torch.mul(cs[:-1], f, out=grad_ifg_factor[:, :, 1]).mul_(1 - f)
+    torch.mul(c_prev, f, out=grad_ifg_factor[:, :, 1]).mul_(1 - f)
     torch.mul(g, g, out=grad_ifg_factor[:, :, 2]).neg_().add_(1).mul_(i)
     return grad_o_factor, grad_c_factor, grad_ifg_factor
 
 
-def lstm_backward_loop(grad_hs, gates, cs, tanh_cs, w_h, peep, lazy):
+def lstm_backward_loop(grad_hs, gates, c_prev, tanh_cs, w_h, peep, lazy, scale=1.0):
     """Derivatives of the pre-activations of all gates, given the derivatives of the layer outputs.
 
-    grad_hs [T, B, H]: d loss / d h_t from above; gates, cs, tanh_cs as lstm_forward_loop left them;
-    w_h [4H, H] recurrent weights; peep [3, H] or None. Returns d_pre [T, B, 4H] = d loss / d (W [x, h] + b),
-    including the recurrence through h and c.
+    grad_hs [T, B, H]: d loss / d h_t from above; gates, tanh_cs as lstm_forward_loop left them, c_prev [T, B, H]
+    the previous cells the forward saw (scale * c_{t-1}); w_h [4H, H] recurrent weights; peep [3, H] or None;
+    scale as lstm_forward_loop. Returns d_pre [T, B, 4H] = d loss / d (W [x, h] + b), including the recurrence
+    through h and c.
     """
     num_frames, num_seqs, cell_dim = tanh_cs.shape
     forget = gates[:, :, cell_dim:2 * cell_dim]
-    grad_o_factor, grad_c_factor, grad_ifg_factor = lstm_backward_factors(gates, cs, tanh_cs)
+    grad_o_factor, grad_c_factor, grad_ifg_factor = lstm_backward_factors(gates, c_prev, tanh_cs)
     d_pre = torch.empty_like(gates)
-    grad_c = torch.zeros_like(cs[0])            # d loss / d c_t flowing back from frame t+1
+    grad_c = torch.zeros_like(c_prev[0])        # d loss / d c_t flowing back from frame t+1
     for t in range(num_frames - 1, -1, -1):
         grad_h = grad_hs[t] if t == num_frames - 1 else torch.addmm(grad_hs[t], d_pre[t + 1], w_h)
         d_o = torch.mul(grad_h, grad_o_factor[t], out=d_pre[t, :, 3 * cell_dim:])
@@ -98,6 +102,8 @@ def lstm_backward_loop(grad_hs, gates, cs, tanh_cs, w_h, peep, lazy):
             grad_c.addcmul_(d_ifg[:, 0], peep[0]).addcmul_(d_ifg[:, 1], peep[1])
             if lazy:
                 grad_c.addcmul_(d_o, peep[2])
+        if scale != 1.0:                        # d loss / d c_{t-1} = scale * d loss / d (scale * c_{t-1})
+            grad_c.mul_(scale)
     return d_pre
 
 
@@ -194,11 +200,12 @@ def _affine_grads(d_pre, xh, record):
 # autograd Functions
 
 class LstmFunction(torch.autograd.Function):
-    """One LSTM layer: (x [T, B, D], weight [4H, D+H], bias [4H], peep [3, H] or None) ->
-    (h [T, B, H], c [T, B, H], gates [T, B, 4H] = i, f, g, o); only h is differentiable."""
+    """One LSTM layer: (x [T, B, D], weight [4H, D+H], bias [4H], peep [3, H] or None, lazy, record, scale) ->
+    (h [T, B, H], c [T, B, H], gates [T, B, 4H] = i, f, g, o); only h is differentiable. scale: the recurrence
+    scale of lstm_forward_loop (1.0: none)."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, peep, lazy, record):
+    def forward(ctx, x, weight, bias, peep, lazy, record, scale):
         num_frames, _, in_dim = x.shape
         cell_dim = weight.shape[1] - in_dim
         gates = _project_inputs(x, weight, bias)
@@ -206,11 +213,11 @@ class LstmFunction(torch.autograd.Function):
         hs = xh[:, :, in_dim:]
         cs = x.new_zeros(num_frames + 1, x.shape[1], cell_dim)
         tanh_cs = x.new_empty(num_frames, x.shape[1], cell_dim)
-        lstm_forward_loop(gates, hs, cs, tanh_cs, weight[:, in_dim:].t(), peep, lazy)
+        lstm_forward_loop(gates, hs, cs, tanh_cs, weight[:, in_dim:].t(), peep, lazy, scale)
         if record is not None:
             record.inputs = _flat(xh, num_frames)
         ctx.save_for_backward(weight, peep, gates, xh, cs, tanh_cs)
-        ctx.lazy, ctx.record = lazy, record
+        ctx.lazy, ctx.record, ctx.scale = lazy, record, scale
         ctx.mark_non_differentiable(cs, gates)
         ctx.set_materialize_grads(False)  # no zero tensors for the gradients of cs and gates
         return hs[1:], cs[1:], gates
@@ -218,21 +225,22 @@ class LstmFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_h, _grad_c, _grad_gates):
         if grad_h is None:  # h not used by the loss
-            return None, None, None, None, None, None
+            return None, None, None, None, None, None, None
         weight, peep, gates, xh, cs, tanh_cs = ctx.saved_tensors
         num_frames, num_seqs, cell_dim = tanh_cs.shape
         in_dim = weight.shape[1] - cell_dim
-        d_pre = lstm_backward_loop(grad_h.contiguous(), gates, cs, tanh_cs, weight[:, in_dim:], peep, ctx.lazy)
+        c_prev = cs[:-1] if ctx.scale == 1.0 else cs[:-1] * ctx.scale     # the previous cells the forward saw
+        d_pre = lstm_backward_loop(grad_h.contiguous(), gates, c_prev, tanh_cs, weight[:, in_dim:], peep, ctx.lazy,
+                                   ctx.scale)
         d_flat, d_weight, d_bias = _affine_grads(d_pre, xh, ctx.record)
         d_x = torch.mm(d_flat, weight[:, :in_dim]).view(num_frames, num_seqs, in_dim)
         d_peep = None
         if peep is not None:
-            c_prev = cs[:-1]
             c_out = c_prev if ctx.lazy else cs[1:]
             d_peep = torch.stack([torch.mul(d_pre[..., :cell_dim], c_prev).sum((0, 1)),
                                   torch.mul(d_pre[..., cell_dim:2 * cell_dim], c_prev).sum((0, 1)),
                                   torch.mul(d_pre[..., 3 * cell_dim:], c_out).sum((0, 1))])
-        return d_x, d_weight, d_bias, d_peep, None, None
+        return d_x, d_weight, d_bias, d_peep, None, None, None
 
 
 class GruFunction(torch.autograd.Function):

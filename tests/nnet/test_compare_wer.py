@@ -17,15 +17,22 @@ from conftest import ROOT
 REF = {f"u{i}": [f"w{j}" for j in range(10)] for i in range(10)}
 
 
-def write_wer(decode_dir, lmwt, errors):
-    """A wer_<lmwt>_0.0 file of ``errors`` substitutions out of 100 words, via steps_py.decode.score's writer."""
+def write_wer(decode_dir, lmwt, errors, scoring=False):
+    """A wer_<lmwt>_0.0 file of ``errors`` substitutions out of 100 words, via steps_py.decode.score's writer;
+    with ``scoring`` also the references and hypotheses under scoring_kaldi/ (as score writes them)."""
     hyps = {u: list(ws) for u, ws in REF.items()}
     for k in range(errors):
         hyps[f"u{k % 10}"][k // 10] = "x"
     write_lines(os.path.join(decode_dir, f"wer_{lmwt}_0.0"), wer_lines(error_counts(REF, hyps)))
+    if scoring:
+        sdir = os.path.join(decode_dir, "scoring_kaldi")
+        os.makedirs(os.path.join(sdir, "penalty_0.0"), exist_ok=True)
+        write_lines(os.path.join(sdir, "test_filt.txt"), [f"{u} {' '.join(w)}" for u, w in sorted(REF.items())])
+        write_lines(os.path.join(sdir, "penalty_0.0", f"{lmwt}.txt"),
+                    [f"{u} {' '.join(w)}" for u, w in sorted(hyps.items())])
 
 
-def make_system(root, name, conf, wers=None, summary=None):
+def make_system(root, name, conf, wers=None, summary=None, scoring=False):
     d = os.path.join(root, "nnet", name)
     os.makedirs(d)
     write_lines(os.path.join(d, "nnet.conf"), [f"{k}={v}" for k, v in conf.items()])
@@ -33,7 +40,7 @@ def make_system(root, name, conf, wers=None, summary=None):
         dd = os.path.join(d, f"decode_tgpr_{data_set}")
         os.makedirs(dd)
         for lmwt, errors in per_lmwt.items():
-            write_wer(dd, lmwt, errors)
+            write_wer(dd, lmwt, errors, scoring)
     if summary is not None:
         with open(os.path.join(d, "train_summary.json"), "w") as f:
             json.dump(summary, f)
@@ -107,8 +114,27 @@ def test_paper_tables_and_json(exp, tmp_path):
     data = json.load(open(js))
     assert data["systems"]["lstm_2l"]["wer_dev"] == 15.0
     assert data["systems"]["lstm_2l"]["wer_line_dev"].endswith("decode_tgpr_dev/wer_12_0.0")
-    assert data["tables"]["table1"]["rows"][0][1][2] == {"system": "lstm_4l", "dev": 14.0, "eval": 16.0}
+    assert data["tables"]["table1"]["rows"][0][1][2] == {"system": "lstm_4l", "dev": 14.0, "eval": 16.0,
+                                                         "dev_ci": None, "eval_ci": None}
     assert data["gmm"]["wer_dev"] == 21.0
+
+
+def test_paper_tables_show_intervals(tmp_path):
+    """With per-utterance errors (scoring_kaldi/), each table row gets a 95% CI line beneath it: an interval around
+    the WER inside [0, 100] where the utterances' error rates differ, a single point where they do not."""
+    root = str(tmp_path / "exp")
+    make_system(root, "lstm_1l", conf("lstm", 1), {"dev": {12: 23}, "eval": {12: 7}}, scoring=True)
+    make_system(root, "gru_1l", conf("gru", 1), {"dev": {12: 30}}, scoring=True)
+    out = run("--tables", "paper", os.path.join(root, "nnet"))
+    lines = out.splitlines()
+    t1 = lines.index(next(x for x in lines if x.startswith("# Table 1")))
+    assert lines[t1 + 2].split()[:5] == ["#", "LSTM", "23.00", "/", "7.00"]
+    ci = lines[t1 + 3].split()
+    assert ci[:3] == ["#", "95%", "CI"]
+    (lo, hi), (elo, ehi) = (map(float, ci[3].split("-")), map(float, ci[5].split("-")))
+    assert 0 <= lo < 23 < hi <= 100 and 0 <= elo < 7 < ehi <= 100
+    assert lines[t1 + 4].split()[:5] == ["#", "GRU", "30.00", "/", "-"]
+    assert lines[t1 + 5].split()[3:6] == ["30.0-30.0", "/", "-"]     # every utterance 3 errors in 10: no spread
 
 
 def test_wer_files_of_a_real_decode(tmp_path, tiny_gmm):

@@ -19,14 +19,16 @@ F64 = torch.float64
 # ---------------------------------------------------------------------------------------------------------------
 # plain autograd references, written from the equations (time-major x [T, B, D], weights over [x_t, h_{t-1}])
 
-def ref_lstm(x, weight, bias, peep, lazy):
-    """Returns (h, c) [T, B, H]."""
+def ref_lstm(x, weight, bias, peep, lazy, scale=1.0):
+    """Returns (h, c) [T, B, H]; the cell, its peepholes and a lazy output see scale * c_{t-1} (Kaldi's recurrence
+    scale)."""
     cell_dim = weight.shape[0] // 4
     h = x.new_zeros(x.shape[1], cell_dim)
     c = torch.zeros_like(h)
     hs, cs = [], []
     p_i, p_f, p_o = peep if peep is not None else (0.0, 0.0, 0.0)
     for x_t in x:
+        c = scale * c
         pre_i, pre_f, pre_g, pre_o = (torch.cat([x_t, h], 1) @ weight.t() + bias).split(cell_dim, 1)
         i = torch.sigmoid(pre_i + p_i * c)
         f = torch.sigmoid(pre_f + p_f * c)
@@ -82,15 +84,16 @@ def assert_close_all(got, want, tol=1e-10):
 
 @pytest.mark.parametrize("lazy", [False, True])
 @pytest.mark.parametrize("peephole", [False, True])
-def test_lstm_matches_autograd_reference(lazy, peephole):
+@pytest.mark.parametrize("scale", [1.0, 0.8])
+def test_lstm_matches_autograd_reference(lazy, peephole, scale):
     torch.manual_seed(1)
     frames, seqs, in_dim, cell_dim = 7, 3, 5, 4
     x = rand(frames, seqs, in_dim)
     weight, bias = rand(4 * cell_dim, in_dim + cell_dim), rand(4 * cell_dim)
     peep = rand(3, cell_dim) if peephole else None
     out_weights = torch.randn(frames, seqs, cell_dim, dtype=F64)
-    h, c, _ = LstmFunction.apply(x, weight, bias, peep, lazy, None)
-    h_ref, c_ref = ref_lstm(x, weight, bias, peep, lazy)
+    h, c, _ = LstmFunction.apply(x, weight, bias, peep, lazy, None, scale)
+    h_ref, c_ref = ref_lstm(x, weight, bias, peep, lazy, scale)
     assert_close_all([h, c], [h_ref, c_ref])
     params = [x, weight, bias, peep]
     assert_close_all(grads(h, params, out_weights), grads(h_ref, params, out_weights))
@@ -118,11 +121,31 @@ def test_gradcheck_tiny():
     torch.manual_seed(3)
     x = rand(3, 2, 2)
     for lazy in (False, True):
-        assert torch.autograd.gradcheck(lambda *a: LstmFunction.apply(*a, lazy, None)[0],
-                                        (x, rand(12, 5), rand(12), rand(3, 3)))
+        for scale in (1.0, 0.9):
+            assert torch.autograd.gradcheck(lambda *a: LstmFunction.apply(*a, lazy, None, scale)[0],
+                                            (x, rand(12, 5), rand(12), rand(3, 3)))
     assert torch.autograd.gradcheck(lambda *a: GruFunction.apply(*a, None, None)[0],
                                     (x, rand(6, 5), rand(6), rand(3, 5), rand(3)))
     assert torch.autograd.gradcheck(lambda *a: RnnFunction.apply(*a, None), (x, rand(3, 5), rand(3)))
+
+
+def test_decay_time_bounds_the_cell():
+    """Kaldi's decay-time: with input and forget gates held open and a constant candidate, the plain cell counts
+    frames (c_t = t after t frames) while decay_time=20 bounds it by 20 (c_t -> 1 / (1 - 0.95)); the layer's
+    internals show the same cell."""
+    torch.manual_seed(6)
+    frames, cell_dim = 400, 3
+    x = torch.zeros(frames, 1, 2)
+    with torch.no_grad():
+        plain, decayed = LstmLayer(2, cell_dim, peephole=False), LstmLayer(2, cell_dim, peephole=False, decay_time=20)
+        for layer in (plain, decayed):
+            layer.weight.zero_()
+            layer.bias.copy_(torch.tensor([30.0] * cell_dim * 3 + [0.0] * cell_dim))   # i = f = g = 1
+        c_plain = plain(x, internals=True)[1]["c"][:, 0]
+        c_decay = decayed(x, internals=True)[1]["c"][:, 0]
+    assert torch.allclose(c_plain[-1], torch.full((cell_dim,), float(frames)), rtol=1e-4)
+    assert c_decay.max() <= 20.0 and torch.allclose(c_decay[-1], torch.full((cell_dim,), 20.0), rtol=1e-4)
+    assert torch.allclose(c_decay[1], torch.full((cell_dim,), 1.95), rtol=1e-4)     # 0.95 * 1 + 1
 
 
 def test_lstm_without_peepholes_matches_torch_lstm():
@@ -280,6 +303,8 @@ def write_conf(tmp_path, text):
     ("residual=maybe\n", 1, "true or false"),
     ("dropout=1.5\n", 1, "dropout"),
     ("cell=lstm\ncelldim=256\n", 2, "unknown"),
+    ("cell=lstm\ndecay_time=0.5\n", 2, "> 1"),
+    ("cell=gru\ndecay_time=20\n", 2, "needs cell=lstm"),
 ])
 def test_conf_errors_name_file_and_line(tmp_path, text, line, words):
     path = write_conf(tmp_path, text)

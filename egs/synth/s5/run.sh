@@ -12,7 +12,8 @@
 #   stage 5: RNN acoustic models of conf/nnet/grid_<grid>.txt (NSGD, CE on tri2b targets), one per seed of
 #            --nnet-seeds                              -> exp/nnet/<model>, exp/nnet/<model>_seed<k>
 #   stage 6: hybrid decoding of dev and eval with the tri2b graph       -> exp/nnet/<model>/decode_tgpr_<set>
-#   stage 7: comparison tables (WER, CE, parameters; the paper's Tables 1-3) -> exp/nnet/compare_wer.txt
+#   stage 7: comparison tables (WER with 95% intervals, CE, parameters; the paper's Tables 1-3)
+#            -> exp/nnet/compare_wer.txt (--grid paper: compare_wer_paper.txt)
 #   stage 8: memory of each model on dev (extracted while decoding): the analyses (conf/memvis.conf),
 #            models side by side, the paper's claims  -> exp/nnet/<model>/memvis_dev, exp/nnet/memvis_dev
 #   stage 9: an HTML report per model to open in a browser -> exp/nnet/<model>/memvis_dev/report.html
