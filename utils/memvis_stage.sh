@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Usage: utils/memvis_stage.sh [--nj N] [--grid default|paper] [--gmm tri2b] [--lang-test data/lang_test_tgpr]
-#                              [--memvis-conf conf/memvis.conf] [--memvis-set SET] <analyse|report>
+# Usage: utils/memvis_stage.sh [--nj N] [--grid default|paper|paper_small|FILE] [--gmm tri2b]
+#                              [--lang-test data/lang_test_tgpr] [--memvis-conf conf/memvis.conf] [--memvis-set SET]
+#                              <analyse|findings|report>
 # The memory-visualisation stages of a recipe (run from egs/<corpus>/s5; settings in conf/memvis.conf):
 #   analyse: for every trained model of conf/nnet/grid_<grid>.txt, the internals of the first $extract_utts
 #            utterances of data/<memvis_set>_fbank, extracted while decoding them (a decode already done with
@@ -10,7 +11,11 @@
 #            (the other seeds' runs exp/nnet/<model>_seed<k>: their extraction and noise, for the intervals)
 #            then the models side by side and the paper's claims with 95% intervals over utterances and seeds
 #                                                             -> exp/nnet/memvis_<set>/{compare,findings}/
+#   findings: the paper's claims alone, from what the models' decodes, extractions and noise runs hold (no
+#            analysis is run; what is missing is "not measured"), e.g. for the 17 models of --grid paper_small
+#                                                             -> exp/nnet/memvis_<set>/findings/
 #   report:  one self-contained HTML page per model           -> exp/nnet/<model>/memvis_<set>/report.html
+# A grid other than default writes its side-by-side views and findings to exp/nnet/memvis_<set>_<grid>/.
 # Each analysis is skipped when its numbers.json is newer than the extraction.
 set -euo pipefail
 nj=4
@@ -21,20 +26,29 @@ memvis_conf=conf/memvis.conf
 memvis_set=
 . ./utils/parse_options.sh
 memvis_set_opt=$memvis_set
-if [ $# -ne 1 ]; then sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 1; fi
+if [ $# -ne 1 ]; then sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 1; fi
 what=$1
 . $memvis_conf
 [ -n "$memvis_set_opt" ] && memvis_set=$memvis_set_opt
 set_=$memvis_set
 lm=$(basename $lang_test | sed 's/^lang_test_//')
 graph=exp/$gmm/graph_$lm
-models=$(for m in $(grep -v '^ *#' conf/nnet/grid_$grid.txt | awk '{print $1}'); do
+grid_file=conf/nnet/grid_$grid.txt                 # --grid NAME, or the path of a grid file of your own
+case $grid in */*|*.txt) grid_file=$grid grid=$(basename $grid .txt); grid=${grid#grid_} ;; esac
+[ -f $grid_file ] || { echo "$0: no such file $grid_file (--grid default, paper, paper_small or a file)" >&2; exit 1; }
+models=$(for m in $(grep -v '^ *#' $grid_file | awk 'NF {print $1}'); do
            [ -f exp/nnet/$m/final.pt ] && echo $m; done)
 seed_runs() {  # <model>: the dirs of its other seeds (utils/nnet_stage.sh --seeds) that finished training
   for d in exp/nnet/$1_seed*; do [ -f $d/final.pt ] && echo $d; done
 }
-[ -n "$models" ] || { echo "$0: no trained model of conf/nnet/grid_$grid.txt in exp/nnet (run stage 5)" >&2; exit 1; }
+[ -n "$models" ] || { echo "$0: no trained model of $grid_file in exp/nnet (run stage 5)" >&2; exit 1; }
 all=exp/nnet/memvis_$set_
+[ $grid = default ] || all=${all}_$grid
+run_findings() {  # the paper's claims over every run of every model -> $all/findings
+  python -m steps_py.memvis.findings --set $set_ \
+    $(for m in $models; do echo -n "exp/nnet/$m $(seed_runs $m | tr '\n' ' ')"; done) $all/findings
+  cat $all/findings/findings.md
+}
 
 fresh() {  # <out-dir> <input>: true when <out-dir>/numbers.json is newer than <input>
   [ -f $1/numbers.json ] && [ $1/numbers.json -nt $2 ]
@@ -62,7 +76,9 @@ case $what in
       done
       if [ -n "${noise_late_opts:-}" ] && ! fresh $out/noise_late exp/nnet/$m/final.pt; then
         echo "$0: $m: noise_late"
-        python -m steps_py.memvis.noise --seed $seed $noise_late_opts exp/nnet/$m data/${set_}_fbank $out/noise_late
+        python -m steps_py.memvis.noise --seed $seed $noise_late_opts exp/nnet/$m data/${set_}_fbank \
+          $out/noise_late || echo "$0: WARNING: $m: noise_late failed (above; e.g. no utterance of $set_ is long" \
+          "enough): the findings and the report go on without it" >&2
       fi
       for r in $(seed_runs $m); do   # the seeds' extractions (made while decoding; here if decoded without)
         python -m steps_py.memvis.extract --nj $nj --cmd "$decode_cmd" --config conf/decode_nnet.conf \
@@ -74,9 +90,9 @@ case $what in
     names=$(echo $models | tr ' ' ',')
     noise=$(for m in $models; do echo -n "exp/nnet/$m/memvis_$set_/noise/numbers.json,"; done | sed 's/,$//')
     python -m steps_py.memvis.compare --seed $seed --names $names --noise $noise $compare_opts $exts $all/compare
-    python -m steps_py.memvis.findings --set $set_ \
-      $(for m in $models; do echo -n "exp/nnet/$m $(seed_runs $m | tr '\n' ' ')"; done) $all/findings
-    cat $all/findings/findings.md ;;
+    run_findings ;;
+  findings)
+    run_findings ;;
   report)
     for m in $models; do
       python -m steps_py.memvis.report $report_opts --findings $all/findings/findings.json \
@@ -84,5 +100,5 @@ case $what in
         exp/nnet/$m/memvis_$set_/report.html
       echo "$0: wrote $(readlink -f exp/nnet/$m/memvis_$set_/report.html)"
     done ;;
-  *) echo "$0: unknown action $what (analyse or report)" >&2; exit 1 ;;
+  *) echo "$0: unknown action $what (analyse, findings or report)" >&2; exit 1 ;;
 esac

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Usage: utils/nnet_stage.sh [--nj N] [--grid default|paper] [--gmm tri2b] [--lang-test data/lang_test_tgpr]
-#                            [--train-conf conf/nnet/train.conf] [--memvis-set SET] [--ali-dir DIR]
+# Usage: utils/nnet_stage.sh [--nj N] [--grid default|paper|paper_small|FILE] [--gmm tri2b]
+#                            [--lang-test data/lang_test_tgpr] [--train-conf conf/nnet/train.conf]
+#                            [--memvis-set SET] [--ali-dir DIR]
 #                            [--seeds "1 2 3"] <train|decode|compare> <train-set> "<test-sets>"
 # The acoustic-model stages of a recipe (run from egs/<corpus>/s5 with path.sh and cmd.sh sourced):
 #   train:   every model of conf/nnet/grid_<grid>.txt on data/<train-set>_fbank with the
@@ -30,8 +31,9 @@ memvis_set_opt=$memvis_set
 if [ $# -ne 3 ]; then sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 1; fi
 what=$1; train=$2; test_sets=$3
 
-grid_file=conf/nnet/grid_$grid.txt
-[ -f $grid_file ] || { echo "$0: no such file $grid_file (--grid default or paper)" >&2; exit 1; }
+grid_file=conf/nnet/grid_$grid.txt                 # --grid NAME, or the path of a grid file of your own
+case $grid in */*|*.txt) grid_file=$grid grid=$(basename $grid .txt); grid=${grid#grid_} ;; esac
+[ -f $grid_file ] || { echo "$0: no such file $grid_file (--grid default, paper, paper_small or a file)" >&2; exit 1; }
 models=$(grep -v '^ *#' $grid_file | awk 'NF {print $1}')
 lm=$(basename $lang_test | sed 's/^lang_test_//')
 graph=exp/$gmm/graph_$lm

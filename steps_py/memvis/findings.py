@@ -26,6 +26,10 @@ Claims (id: paper statement -> the measured difference d whose interval decides;
   lazy_improves_wer      lazy cell update improves WER -> d = %WER(baseline) - %WER(lazy model), paired over
                          utterances (baseline: same cell, layers, residual; lazy=none)
   residual_improves_wer  residual shortcuts improve WER -> d = %WER(baseline) - %WER(residual model)
+  gru_beats_lstm_wer     GRUs have lower WER than LSTMs -> d = %WER(LSTM) - %WER(GRU), equal layers, both plain
+  deeper_improves_wer    more layers lower the WER -> d = %WER(fewer layers) - %WER(more layers), same cell, both
+                         plain, at the steps where the paper's WER fell (DEEPER_STEPS: LSTM 1-2, 2-4, 4-6; GRU 1-2,
+                         2-4; its GRU 4 and 6 layers tie)
 holds: true when the interval of d lies above 0, false when below, "inconclusive" when it contains 0, "not
 measured" when a model or number is missing. LSTM/GRU claims compare models of equal num_layers (both plain:
 lazy none, no residual) when there are such pairs, else every LSTM with every GRU; a claim with several comparisons
@@ -67,7 +71,14 @@ PAPER = {
                          "10.18/9.48/9.10 %WER (Tables 1, 2)",
     "residual_improves_wer": "residual shortcuts improve WER: LSTM 4/6 layers 9.67/9.47 -> 9.53/9.33, GRU 4/6 "
                              "9.32/9.32 -> 9.23/9.10 %WER (Tables 1, 3)",
+    "gru_beats_lstm_wer": "GRUs have lower WER than LSTMs of the same depth: 1/2/4/6 layers LSTM "
+                          "10.96/9.97/9.67/9.47, GRU 10.76/9.47/9.32/9.32 %WER (Table 1)",
+    "deeper_improves_wer": "more layers lower the WER: LSTM 10.96/9.97/9.67/9.47, GRU 10.76/9.47/9.32 %WER at "
+                           "1/2/4(/6) layers (Table 1)",
 }
+
+# The depth steps (fewer, more layers) of Table 1 where the paper's WER fell (GRU 4 -> 6 layers: 9.32 both)
+DEEPER_STEPS = {"lstm": ((1, 2), (2, 4), (4, 6)), "gru": ((1, 2), (2, 4))}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -352,6 +363,27 @@ def claim_residual(models, opts):
                       "layers, lazy)", opts)
 
 
+def _plain(m):
+    return m["lazy"] == "none" and not m["residual"]
+
+
+def claim_gru_beats_lstm(models, opts):
+    return _claim_wer("gru_beats_lstm_wer", models, lambda m: m["cell"] == "gru" and _plain(m),
+                      lambda v, b: b["cell"] == "lstm" and _plain(b) and b["num_layers"] == v["num_layers"],
+                      "d = %WER(LSTM) - %WER(GRU), paired over utterances (equal layers, no lazy update, no "
+                      "residual)", opts)
+
+
+def claim_deeper(models, opts):
+    return _claim_wer("deeper_improves_wer", models, lambda m: m["cell"] in DEEPER_STEPS and _plain(m),
+                      lambda v, b: (b["cell"] == v["cell"] and _plain(b) and
+                                    (b["num_layers"], v["num_layers"]) in DEEPER_STEPS[v["cell"]]),
+                      "d = %WER(fewer layers) - %WER(more layers), paired over utterances (same cell, no lazy "
+                      "update, no residual; the steps where the paper's WER fell: " +
+                      ", ".join(f"{c.upper()} {a}-{b}" for c, steps in DEEPER_STEPS.items() for a, b in steps) +
+                      ")", opts)
+
+
 DEFAULTS = {"mostly": 0.5, "lstm_range": 2.0, "gru_edge": 0.7, "num_samples": 2000, "seed": 0}
 
 
@@ -359,7 +391,8 @@ def evaluate_claims(models, **opts):
     """All claims for the model dicts (see model_info) -> list of claim dicts."""
     opts = {**DEFAULTS, **opts}
     return [claim_lstm_range(models, opts), claim_gru_pile(models, opts), claim_smoother(models, opts),
-            claim_noise(models, opts), claim_lazy(models, opts), claim_residual(models, opts)]
+            claim_noise(models, opts), claim_lazy(models, opts), claim_residual(models, opts),
+            claim_gru_beats_lstm(models, opts), claim_deeper(models, opts)]
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -322,17 +322,18 @@ def _run(utts, share=None, smooth=None, persist=None, errors=None, tail=9.0):
             "errors": None if errors is None else {u: (e, 10) for u, e in zip(utts, errors)}}
 
 
-def _model(name, cell, runs, lazy="none", residual=False):
-    return {"name": name, "cell": cell, "num_layers": 2, "lazy": lazy, "residual": residual, "runs": runs}
+def _model(name, cell, runs, lazy="none", residual=False, num_layers=2):
+    return {"name": name, "cell": cell, "num_layers": num_layers, "lazy": lazy, "residual": residual, "runs": runs}
 
 
 def _holds(claims):
     return {c["id"]: c["holds"] for c in claims}
 
 
-def _world(lstm, gru, lazy_errors, base_errors, n=60, seed=0):
+def _world(lstm, gru, lazy_errors, base_errors, gru_errors=None, shallow_errors=(None, None), n=60, seed=0):
     """Models whose per-utterance samples are the given means plus noise: lstm/gru = (share, smoothness,
-    persistence) means."""
+    persistence) means; per-utterance errors of the 2-layer LSTM (base), GRU, lazy and residual LSTMs, and of a
+    1-layer LSTM and GRU (shallow_errors)."""
     rng = np.random.default_rng(seed)
     utts = [f"u{i:03d}" for i in range(n)]
 
@@ -340,29 +341,35 @@ def _world(lstm, gru, lazy_errors, base_errors, n=60, seed=0):
         return mean + sd * rng.normal(size=n)
     return [_model("lstm", "lstm", [_run(utts, noisy(lstm[0], 0.02), noisy(lstm[1], 0.05), noisy(lstm[2], 5),
                                          base_errors)]),
-            _model("gru", "gru", [_run(utts, noisy(gru[0], 0.02), noisy(gru[1], 0.05), noisy(gru[2], 5))]),
+            _model("gru", "gru", [_run(utts, noisy(gru[0], 0.02), noisy(gru[1], 0.05), noisy(gru[2], 5),
+                                       gru_errors)]),
             _model("lstm_lazy", "lstm", [_run(utts, errors=lazy_errors)], lazy="last"),
-            _model("lstm_res", "lstm", [_run(utts, errors=lazy_errors)], residual=True)]
+            _model("lstm_res", "lstm", [_run(utts, errors=lazy_errors)], residual=True),
+            _model("lstm_1l", "lstm", [_run(utts, errors=shallow_errors[0])], num_layers=1),
+            _model("gru_1l", "gru", [_run(utts, errors=shallow_errors[1])], num_layers=1)]
 
 
 def test_findings_hold_fail_or_stay_inconclusive_with_planted_samples():
     n = 60
-    fewer, more = [1] * n, [3] * n
-    paper_like = _world((0.9, 0.1, 40), (0.8, 0.3, 8), fewer, more)
+    none, fewer, more, most = [0] * n, [1] * n, [3] * n, [5] * n
+    # the paper's world: lazy and residual help, GRU beats LSTM, 2 layers beat 1
+    paper_like = _world((0.9, 0.1, 40), (0.8, 0.3, 8), fewer, more, fewer, (most, more))
     claims = fnd.evaluate_claims(paper_like, num_samples=500)
     assert _holds(claims) == {k: True for k in _holds(claims)}
+    assert {c["id"]: c for c in claims}["deeper_improves_wer"]["measured"]["lstm vs lstm_1l"]["improvement"] == \
+        pytest.approx(20.0)                                            # 5 -> 3 errors in 10 words
     for c in claims:       # each measured claim carries the interval of the difference it rests on, above 0
         assert c["ci95"][0] > 0
     smooth = {c["id"]: c for c in claims}["lstm_smoother_than_gru"]
     assert smooth["measured"]["lstm vs gru"]["d"] == pytest.approx(0.2, abs=0.03)
-    flipped = _world((0.3, 0.5, 4), (0.2, 0.3, 8), more, fewer)
+    flipped = _world((0.3, 0.5, 4), (0.2, 0.3, 8), more, fewer, more, (none, fewer))
     h = _holds(fnd.evaluate_claims(flipped, num_samples=500))
     assert h == {k: False for k in h}
     # no difference between the models: the intervals contain 0, nothing is decided
-    alike = _world((0.5, 0.3, 8), (0.3, 0.3, 8), fewer, fewer)
+    alike = _world((0.5, 0.3, 8), (0.3, 0.3, 8), fewer, fewer, fewer, (fewer, fewer))
     h = _holds(fnd.evaluate_claims(alike, num_samples=500))
     for k in ("lstm_values_in_range", "gru_values_pile_at_1", "lstm_smoother_than_gru", "noise_lingers_in_lstm",
-              "lazy_improves_wer", "residual_improves_wer"):
+              "lazy_improves_wer", "residual_improves_wer", "gru_beats_lstm_wer", "deeper_improves_wer"):
         assert h[k] == "inconclusive", k
     h = _holds(fnd.evaluate_claims(paper_like[:1], num_samples=500))
     assert h["lstm_values_in_range"] is True

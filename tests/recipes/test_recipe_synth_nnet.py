@@ -161,3 +161,27 @@ def test_recognize_new_audio(tiny_nnet):
     assert res.returncode == 0, res.stderr[-2000:]
     fields = res.stdout.split()
     assert fields[0] == wav and len(fields) >= 2
+
+
+def test_grid_file_overrides_model_settings(tiny_gmm, tmp_path):
+    """A grid line "<name> <conf> <setting>=<value>..." trains conf/nnet/<conf>.conf with the settings replaced
+    (utils/nnet_stage.sh --grid FILE): the run dir's nnet.conf and checkpoint hold them, and the decay_time given
+    there bounds the cell of the trained model on real features of dev (|c| <= decay_time)."""
+    from steps_py.nnet.checkpoint import load_acoustic_model
+    grid = tmp_path / "grid_override.txt"
+    grid.write_text("# test grid\n\nov_lstm  lstm_2l  cell_dim=24 num_layers=1 decay_time=8\n")
+    train_conf = tmp_path / "train.conf"
+    train_conf.write_text(open(TINY_TRAIN_CONF).read() + "num_epochs=1\n")
+    r = subprocess.run(["bash", "-c", f". ./path.sh && . ./cmd.sh && utils/nnet_stage.sh --nj 1 --grid {grid} "
+                        f"--train-conf {train_conf} train train dev"], cwd=tiny_gmm, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    d = os.path.join(tiny_gmm, "exp", "nnet", "ov_lstm")
+    bundle = load_acoustic_model(d)
+    assert (bundle.cfg.cell, bundle.cfg.cell_dim, bundle.cfg.num_layers, bundle.cfg.decay_time, bundle.cfg.peephole) \
+        == ("lstm", 24, 1, 8.0, True)                     # the overrides, and lstm_2l's own settings elsewhere
+    assert "decay_time=8" in open(os.path.join(d, "nnet.conf")).read()
+    peak = 0.0
+    for _, feats in bundle.iter_features(os.path.join(tiny_gmm, "data", "dev_fbank")):
+        _, layers = bundle.internals(feats)
+        peak = max(peak, float(np.abs(layers[0]["c"]).max()))
+    assert 0.0 < peak <= 8.0

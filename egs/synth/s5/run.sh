@@ -3,7 +3,7 @@
 # The corpus is generated at stage 0 with TTS voices (espeak-ng, flite, festival), deterministic from --seed.
 #
 # Usage: ./run.sh [--stage N] [--stop-stage M] [--nj N] [--corpus-size tiny|small|full] [--seed S]
-#                 [--grid default|paper] [--train-conf conf/nnet/train.conf] [--nnet-seeds "1 2 3"]
+#                 [--grid default|paper|paper_small] [--train-conf conf/nnet/train.conf] [--nnet-seeds "1 2 3"]
 #   stage 0: install what is missing; corpus -> data/{train,dev,eval}; dict, lang, 3-gram LMs (tg, tgpr)
 #   stage 1: 13-dim MFCC (GMMs) in data/<set>, 40-dim Fbank (RNNs) in data/<set>_fbank, per-speaker CMVN
 #   stage 2: mono (train, graph, decode dev/eval, align train)         -> exp/mono, exp/mono_ali
@@ -13,7 +13,7 @@
 #            --nnet-seeds                              -> exp/nnet/<model>, exp/nnet/<model>_seed<k>
 #   stage 6: hybrid decoding of dev and eval with the tri2b graph       -> exp/nnet/<model>/decode_tgpr_<set>
 #   stage 7: comparison tables (WER with 95% intervals, CE, parameters; the paper's Tables 1-3)
-#            -> exp/nnet/compare_wer.txt (--grid paper: compare_wer_paper.txt)
+#            -> exp/nnet/compare_wer.txt (other grids: compare_wer_<grid>.txt)
 #   stage 8: memory of each model on dev (extracted while decoding): the analyses (conf/memvis.conf),
 #            models side by side, the paper's claims  -> exp/nnet/<model>/memvis_dev, exp/nnet/memvis_dev
 #   stage 9: an HTML report per model to open in a browser -> exp/nnet/<model>/memvis_dev/report.html
@@ -27,8 +27,9 @@ corpus_size=small       # tiny (tests, < 2 min), small (~2 h of training audio),
 seed=1
 lm_vocab_size=5000      # closed LM vocabulary: top words of the LM text + all prompt words (0: no limit)
 corpus_dir=corpus       # where the generated audio goes (large: point it at a big disk if needed)
-grid=default            # acoustic models of stages 5-7: conf/nnet/grid_default.txt (2-layer LSTM and GRU) or
-                        # grid_paper.txt (Tables 1-3 of Tang et al. 2017 and the RNN/DNN baselines)
+grid=default            # acoustic models of stages 5-8: conf/nnet/grid_default.txt (2-layer LSTM and GRU),
+                        # grid_paper.txt (Tables 1-3 of Tang et al. 2017 and the RNN/DNN baselines) or
+                        # grid_paper_small.txt (the same at 128 units per layer: an hour on 2 cores)
 train_conf=conf/nnet/train.conf   # training schedule and optimizer of the acoustic models
 nnet_seeds="1 2 3"      # three training runs of each model: the intervals of the findings cover the seeds
 
