@@ -66,7 +66,7 @@ case $what in
         mkdir -p $d/log
         model_conf=$conf
         if [ ${#overrides[@]} -gt 0 ]; then   # the model conf with the grid's settings last (they win)
-          { cat $conf; echo "# $grid_file: $m $rest"; printf '%s\n' "${overrides[@]}"; } > $d/grid_nnet.conf.tmp
+          { cat $conf; echo "# settings of the grid line: $rest"; printf '%s\n' "${overrides[@]}"; } > $d/grid_nnet.conf.tmp
           mv $d/grid_nnet.conf.tmp $d/grid_nnet.conf
           model_conf=$d/grid_nnet.conf
         fi

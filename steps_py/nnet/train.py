@@ -390,7 +390,7 @@ def train(args):
     env_world = int(os.environ.get("WORLD_SIZE", "1"))
     old_conf = os.path.join(args.exp_dir, "nnet.conf")
     if os.path.exists(old_conf) and not args.force and \
-            open(old_conf).read() != open(args.nnet_conf).read():
+            NnetConfig.from_file(old_conf) != NnetConfig.from_file(args.nnet_conf):   # the settings, not comments
         raise InputError(f"{args.nnet_conf} differs from {old_conf}, the conf {args.exp_dir} was trained with: "
                          f"remove {args.exp_dir}, train into another dir, or use --force")
     if os.path.exists(os.path.join(args.exp_dir, "final.pt")) and not args.force:

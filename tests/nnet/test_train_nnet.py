@@ -72,6 +72,13 @@ def test_changed_model_conf_is_refused(trained, tmp_path):
                           conf, "data/train_fbank", "exp/tri2b_ali_train", exp], cwd=s5, capture_output=True,
                          text=True, env=dict(os.environ, PYTHONPATH=ROOT))
     assert res.returncode == 1 and "differs from" in res.stderr and "Traceback" not in res.stderr
+    # the same settings with other comments (a grid's copy of the conf) are the same model: nothing to do
+    same = tmp_path / "same.conf"
+    same.write_text("# a grid line's copy\n" + open(NNET_CONF).read() + "cell_dim=32   # again\n")
+    res = subprocess.run([sys.executable, "-m", "steps_py.nnet.train", "--nnet-conf", str(same), "--train-conf",
+                          conf, "data/train_fbank", "exp/tri2b_ali_train", exp], cwd=s5, capture_output=True,
+                         text=True, env=dict(os.environ, PYTHONPATH=ROOT))
+    assert res.returncode == 0 and "nothing to do" in res.stdout + res.stderr
 
 
 def test_two_parallel_jobs_average_their_models(trained, tmp_path):
