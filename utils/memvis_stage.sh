@@ -33,10 +33,8 @@ what=$1
 set_=$memvis_set
 lm=$(basename $lang_test | sed 's/^lang_test_//')
 graph=exp/$gmm/graph_$lm
-grid_file=conf/nnet/grid_$grid.txt                 # --grid NAME, or the path of a grid file of your own
-case $grid in */*|*.txt) grid_file=$grid grid=$(basename $grid .txt); grid=${grid#grid_} ;; esac
-[ -f $grid_file ] || { echo "$0: no such file $grid_file (--grid default, paper, paper_small or a file)" >&2; exit 1; }
-models=$(for m in $(grep -v '^ *#' $grid_file | awk 'NF {print $1}'); do
+. ./utils/grid.sh          # --grid NAME or FILE -> grid_file, grid (its name), grid_lines
+models=$(for m in $(echo "$grid_lines" | awk '{print $1}'); do
            [ -f exp/nnet/$m/final.pt ] && echo $m; done)
 seed_runs() {  # <model>: the dirs of its other seeds (utils/nnet_stage.sh --seeds) that finished training
   for d in exp/nnet/$1_seed*; do [ -f $d/final.pt ] && echo $d; done

@@ -31,10 +31,8 @@ memvis_set_opt=$memvis_set
 if [ $# -ne 3 ]; then sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 1; fi
 what=$1; train=$2; test_sets=$3
 
-grid_file=conf/nnet/grid_$grid.txt                 # --grid NAME, or the path of a grid file of your own
-case $grid in */*|*.txt) grid_file=$grid grid=$(basename $grid .txt); grid=${grid#grid_} ;; esac
-[ -f $grid_file ] || { echo "$0: no such file $grid_file (--grid default, paper, paper_small or a file)" >&2; exit 1; }
-models=$(grep -v '^ *#' $grid_file | awk 'NF {print $1}')
+. ./utils/grid.sh          # --grid NAME or FILE -> grid_file, grid (its name), grid_lines
+models=$(echo "$grid_lines" | awk '{print $1}')
 lm=$(basename $lang_test | sed 's/^lang_test_//')
 graph=exp/$gmm/graph_$lm
 seeds=($seeds)
@@ -57,7 +55,7 @@ case $what in
     for f in data/${train}_fbank/feats.scp $ali/final.mdl $ali/tree; do
       [ -f $f ] || { echo "$0: no such file $f (run the earlier stages first)" >&2; exit 1; }
     done
-    grep -v '^ *#' $grid_file | awk 'NF' | while read -r m rest; do
+    echo "$grid_lines" | while read -r m rest; do
       base=$m overrides=()
       for f in $rest; do case $f in *=*) overrides+=("$f") ;; *) base=$f ;; esac; done
       conf=conf/nnet/$base.conf

@@ -272,10 +272,15 @@ def claim_gru_pile(models, opts):
                   f"between, minus 1")
 
 
+def _plain(m):
+    """No lazy update, no residual shortcuts."""
+    return m["lazy"] == "none" and not m["residual"]
+
+
 def lstm_gru_pairs(models):
     """(lstm, gru) pairs with equal num_layers, both plain (lazy none, no residual); else every LSTM with every
     GRU."""
-    plain = [m for m in models if m["lazy"] == "none" and not m["residual"]]
+    plain = [m for m in models if _plain(m)]
     pairs = [(a, b) for a in plain if a["cell"] == "lstm" for b in plain
              if b["cell"] == "gru" and b["num_layers"] == a["num_layers"]]
     if pairs:
@@ -361,10 +366,6 @@ def claim_residual(models, opts):
                                     b["num_layers"] == v["num_layers"] and b["lazy"] == v["lazy"]),
                       "d = %WER(baseline) - %WER(residual), paired over utterances (baseline: same cell, "
                       "layers, lazy)", opts)
-
-
-def _plain(m):
-    return m["lazy"] == "none" and not m["residual"]
 
 
 def claim_gru_beats_lstm(models, opts):
