@@ -149,7 +149,7 @@ def copy_arpa(src, dst):
                 if line.startswith("\\"):
                     in_unigrams = line == "\\1-grams:"
                 elif in_unigrams and line:
-                    vocab.append(line.split("\t")[1])
+                    vocab.append(line.split()[1])
                 out.write(line + "\n")
     log.info(f"{src} -> {dst} ({len(vocab)} words)")
     return vocab

@@ -128,6 +128,14 @@ def open_input(path):
         raise InputError(f"cannot read {path}: {e.strerror}") from None
 
 
+def split_key(line):
+    """(key, value) of one table line as Kaldi's readers split it: the key ends at the first run of whitespace
+    (spaces or tabs), the value is the rest with the whitespace around it removed (a CR of a CRLF line included).
+    An empty or blank line gives ("", "")."""
+    parts = line.strip().split(None, 1)
+    return (parts[0], parts[1].strip() if len(parts) > 1 else "") if parts else ("", "")
+
+
 def read_table(path, min_fields=2, max_fields=None):
     """Reads a Kaldi text table ``key value...`` into a list of (key, [fields]) in file order.
 

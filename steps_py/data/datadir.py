@@ -8,7 +8,7 @@ A data dir holds text tables keyed by utterance or speaker id, sorted in C (byte
 import os
 import shutil
 
-from steps_py.common import InputError, atomic_open, get_logger, open_input
+from steps_py.common import InputError, atomic_open, get_logger, open_input, split_key
 
 log = get_logger("data.datadir")
 
@@ -22,16 +22,14 @@ def c_sorted(keys):
 
 
 def read_map(path, allow_empty_value=False):
-    """Reads ``key rest-of-line`` lines into a dict (insertion order = file order).
+    """Reads ``key rest-of-line`` lines into a dict (insertion order = file order), split as ``split_key`` does.
 
     Raises InputError (naming the file and line) on a blank line, a missing value or a repeated key.
     """
     out = {}
     with open_input(path) as f:
         for n, line in enumerate(f, 1):
-            line = line.rstrip("\n")
-            key, _, value = line.strip().partition(" ")
-            value = value.strip()
+            key, value = split_key(line)
             if not key:
                 raise InputError(f"{path}:{n}: empty line")
             if not value and not allow_empty_value:
@@ -47,14 +45,14 @@ def read_map_lenient(path):
     table = {}
     with open_input(path) as f:
         for n, line in enumerate(f, 1):
-            key, _, value = line.strip().partition(" ")
+            key, value = split_key(line)
             if not key:
                 log.warning(f"{path}:{n}: skipping an empty line")
                 continue
             if key in table:
                 log.warning(f"{path}:{n}: skipping repeated key {key}")
                 continue
-            table[key] = value.strip()
+            table[key] = value
     return table
 
 

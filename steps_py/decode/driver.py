@@ -148,7 +148,7 @@ def merge_and_score(data_dir, graph_dir, decode_dir, nj, opts, filter_words=None
                                  f"(see {decode_dir}/log/decode.{job}.log)")
             lines.extend(open(path, encoding="utf-8").read().splitlines())
         with atomic_open(os.path.join(decode_dir, "scoring", f"{lmwt}_{wip}.tra")) as f:
-            for line in sorted(lines, key=lambda s: s.split(" ", 1)[0].encode()):
+            for line in sorted(lines, key=lambda s: s.split(None, 1)[0].encode()):
                 f.write(line + "\n")
     if skip_scoring:
         return None

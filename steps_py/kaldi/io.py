@@ -335,7 +335,7 @@ def ark_scp_writer(ark_path, scp_path):
         with kaldiio.WriteHelper(f"ark,scp:{tmp_ark},{tmp_scp}") as writer:
             yield writer
         with open(tmp_scp) as f:
-            lines = [line.split(" ", 1) for line in f.read().splitlines()]
+            lines = [line.split(None, 1) for line in f.read().splitlines()]
         os.replace(tmp_ark, ark_path)
         with atomic_path(scp_path) as tmp, open(tmp, "w") as f:
             for key, location in lines:

@@ -54,3 +54,22 @@ def test_fix_keeps_common_utterances_and_logs_drops(tmp_path, caplog):
     assert validate_data_dir(d, no_feats=True) == 2
     assert read_map(os.path.join(d, "spk2utt")) == {"spk1": "spk1-a", "spk2": "spk2-a"}
     assert os.path.exists(os.path.join(d, ".backup", "text"))
+
+
+def test_tables_split_on_any_whitespace(tmp_path):
+    """Kaldi's readers: the key ends at the first run of spaces or tabs; trailing blanks and CRLF endings go."""
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "wav.scp").write_bytes(b"spk1-a\t/x/spk1-a.wav\r\nspk1-b   sox /x/b.wav -t wav - |  \r\nspk2-a \t /x/c.wav\n")
+    (d / "text").write_bytes(b"spk1-a\tHELLO  WORLD\t\r\nspk1-b\r\nspk2-a HELLO\n")
+    (d / "utt2spk").write_text("spk1-a\tspk1\nspk1-b\tspk1\nspk2-a\tspk2\n")
+    (d / "spk2utt").write_text("spk1\tspk1-a spk1-b\nspk2\tspk2-a\n")
+    (d / "spk2gender").write_text("spk1\tm\nspk2 \t f \n")
+    assert read_map(d / "wav.scp") == {"spk1-a": "/x/spk1-a.wav", "spk1-b": "sox /x/b.wav -t wav - |",
+                                       "spk2-a": "/x/c.wav"}
+    assert read_map(d / "text", allow_empty_value=True) == {"spk1-a": "HELLO  WORLD", "spk1-b": "", "spk2-a": "HELLO"}
+    assert read_map(d / "spk2gender") == {"spk1": "m", "spk2": "f"}
+    assert validate_data_dir(str(d), no_feats=True) == 3
+    fix_data_dir(str(d))                                  # rewritten the Kaldi way: one space after the key
+    assert open(d / "spk2gender").read() == "spk1 m\nspk2 f\n"
+    assert validate_data_dir(str(d), no_feats=True) == 3

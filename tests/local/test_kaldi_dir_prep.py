@@ -81,6 +81,31 @@ def test_dirs_copied_repaired_and_valid(prepared):
     assert read_map(data / "train" / "wav.scp")["spk1-a2"].endswith("-t wav - |")
 
 
+def test_tab_separated_dirs_keep_every_utterance(source, prepared, tmp_path):
+    """The same dirs with tabs, runs of spaces, trailing blanks and CRLF endings (as real corpora ship them), a
+    tab-separated spk2gender and lexicon: the prepared dirs equal those of the space-separated source."""
+    tabbed = tmp_path / "tabbed"
+    for name in ["train", "dev"]:
+        for f in sorted((source / name).iterdir()):
+            lines = f.read_text().splitlines()
+            out = [line.replace(" ", "\t", 1) + ("\t" if n % 2 else "") for n, line in enumerate(lines)]
+            if f.name == "text":
+                out = [line.replace(" ", "  ") + "\r" for line in out]
+            write(tabbed / name / f.name, out)
+    write(tabbed / "train" / "spk2gender", ["spk1\tm", "spk2 \t f"])
+    write(tabbed / "extra.lex", ["FLURBO\tF L ER1 B OW0", "ZORBLAX_NOT_USED\tZ AO1 R"])
+    data = tmp_path / "data"
+    r = subprocess.run([sys.executable, PREP, "--train", str(tabbed / "train"), "--dev", str(tabbed / "dev"),
+                        "--lexicon", str(tabbed / "extra.lex"), str(data)], capture_output=True, text=True, env=ENV)
+    assert r.returncode == 0, r.stderr
+    ref, _ = prepared
+    for name, table in [("train", "text"), ("train", "utt2spk"), ("train", "wav.scp"), ("dev", "segments"),
+                        ("dev", "text")]:
+        assert read_map(data / name / table) == read_map(ref / name / table), (name, table)
+    assert read_map(data / "train" / "spk2gender") == {"spk1": "m", "spk2": "f"}
+    assert open(data / "local" / "dict" / "lexicon.txt").read() == open(ref / "local" / "dict" / "lexicon.txt").read()
+
+
 def test_oov_words_become_unk_with_counts(prepared):
     data, log = prepared
     text = read_map(data / "train" / "text")

@@ -225,3 +225,17 @@ def test_run_sh_stage_1(wsj, wsj_recipe):
             for utt, m in feats.items():
                 assert m.shape[1] == dim
                 assert abs(m.shape[0] - wsj["samples"][utt] / 160) <= 3  # 10 ms frames
+
+
+def test_arpa_vocabulary_with_spaces_or_tabs(tmp_path):
+    """ARPA n-gram lines separated by tabs (SRILM) or by spaces (other writers) give the same vocabulary."""
+    import gzip
+    from wsj_format_lms import copy_arpa
+    body = "\\data\\\nngram 1=3\n\n\\1-grams:\n-1.0{0}</s>\n-99{0}<s>{0}-0.5\n-0.7{0}HELLO{0}-0.2\n\n\\end\\\n"
+    vocabs = []
+    for sep in ["\t", " ", " \t "]:
+        src = tmp_path / f"lm{len(vocabs)}.arpa.gz"
+        with gzip.open(src, "wt") as f:
+            f.write(body.format(sep))
+        vocabs.append(copy_arpa(str(src), str(tmp_path / f"out{len(vocabs)}.arpa.gz")))
+    assert vocabs == [["</s>", "<s>", "HELLO"]] * 3
