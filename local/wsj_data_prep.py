@@ -216,23 +216,14 @@ def find_sph2pipe(explicit=None):
 
 
 def sphere_decodable(path):
-    """(True, '') if desphere decodes this SPHERE file's sample coding, else (False, reason)."""
+    """(True, '') if this SPHERE file's first samples decode here (shorten streams of versions 0-2 in-process,
+    other codings by desphere), else (False, reason)."""
+    from steps_py.data.audio import read_audio_file
     try:
-        import desphere.codecs
-        from desphere.sphere import SphereHeader
-        with open(path, "rb") as f:
-            head = f.read(4096)
-        header = SphereHeader.parse(head)
-        desphere.codecs.resolve_codec(header)
-        if "shorten" in header.sample_coding:
-            with open(path, "rb") as f:
-                f.seek(header.header_size)
-                magic = f.read(5)
-            if magic[:4] == b"ajkg" and magic[4] != 2:
-                return False, f"shorten stream version {magic[4]}"
+        read_audio_file(path)
         return True, ""
-    except Exception as e:  # any decoder complaint means: not decodable here
-        return False, f"{type(e).__name__}: {e}"
+    except InputError as e:
+        return False, str(e)
 
 
 def collect_set(name, specs, all_files, transcripts, exclude, required):
@@ -349,7 +340,7 @@ def prepare(wsj0, wsj1, data_dir, lm_dir=None, sph2pipe=None, spkrinfo=(), exclu
             first = next(iter(utts.values()))[0]
             ok, why = sphere_decodable(first)
             if not ok:
-                log.warning(f"{out}/wav.scp: sph2pipe was not found and {first} cannot be decoded by desphere "
+                log.warning(f"{out}/wav.scp: sph2pipe was not found and {first} cannot be decoded "
                             f"({why}); feature extraction will fail. Put sph2pipe on PATH (or pass --sph2pipe; "
                             f"Kaldi builds it in tools/sph2pipe_v2.5) and rerun this stage.")
     lm_vocab = []
@@ -360,7 +351,7 @@ def prepare(wsj0, wsj1, data_dir, lm_dir=None, sph2pipe=None, spkrinfo=(), exclu
     write_lines(os.path.join(data_dir, "local", "dict_words.txt"), c_sorted(words))
     log.info(f"{data_dir}/local/dict_words.txt: {len(words)} words ({len(train_words)} from {TRAIN_SET}, "
              f"{len(lm_vocab)} from the LM)")
-    log.info("wav.scp uses " + (f"{sph2pipe}" if sph2pipe else "the .wv1 paths (read through desphere)"))
+    log.info("wav.scp uses " + (f"{sph2pipe}" if sph2pipe else "the .wv1 paths (their shorten streams decoded in-process)"))
     return counts
 
 

@@ -1,10 +1,10 @@
 """Reading audio of Kaldi data dirs: wav.scp entries (paths or ``cmd |`` pipes), segments, resampling.
 
-A wav.scp value is either a file name (WAV/FLAC/anything libsndfile reads; NIST SPHERE ``.sph``/``.wv1``/``.wv2``,
-including shorten-compressed WSJ files, decoded in-process by ``desphere``), or a shell pipeline ending in ``|``
-whose standard output is a WAV stream (``sph2pipe -f wav x.wv1 |``, ``sox x.flac -t wav - |``), run with bash
-(``set -o pipefail``). If ``sph2pipe`` is not installed, a plain ``sph2pipe [-f wav|rif] [-p] [-c N] FILE |``
-entry is decoded with desphere instead, so WSJ data dirs made for Kaldi work unchanged.
+A wav.scp value is either a file name (WAV/FLAC/anything libsndfile reads; NIST SPHERE ``.sph``/``.wv1``/``.wv2``:
+shorten-compressed ones, as on the WSJ discs, decoded in-process by ``steps_py.data.shorten``, others by
+``desphere``), or a shell pipeline ending in ``|`` whose standard output is a WAV stream (``sph2pipe -f wav x.wv1
+|``, ``sox x.flac -t wav - |``), run with bash (``set -o pipefail``). If ``sph2pipe`` is not installed, a plain ``sph2pipe [-f wav|rif] [-p] [-c N] FILE |``
+entry is decoded in-process instead, so WSJ data dirs made for Kaldi work unchanged.
 
 Scaling: samples are float32 on the int16 scale (-32768..32767), as Kaldi's WaveData holds them. kaldi-native-fbank
 (knf) is a port of Kaldi's feature code that does not rescale its input; its own default ``dither=0.00003`` assumes
@@ -60,6 +60,9 @@ def is_pipe(spec):
 def _decode_bytes(data, what):
     """Decodes an in-memory audio file (WAV/FLAC/SPHERE...) into Audio; ``what`` names it in errors."""
     if data[:7] == b"NIST_1A":
+        fields, size = sphere_header(data, what)
+        if "shorten" in str(fields.get("sample_coding", "")):
+            return _sphere_shorten(data[size:], fields, what)
         data = _sphere_to_wav_bytes(data, what)
     try:
         samples, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
@@ -95,6 +98,41 @@ def _fix_streamed_wav_header(data):
     return None
 
 
+def sphere_header(data, what):
+    """({field: value}, header size in bytes) of a NIST SPHERE file's header (``NIST_1A``, the size, then
+    ``name -type value`` lines up to ``end_head``); -i values are ints, -r floats, -sN strings."""
+    lines = data[:min(len(data), 65536)].split(b"\n")
+    try:
+        size = int(lines[1])
+    except (IndexError, ValueError):
+        raise AudioError(f"{what}: not a NIST SPHERE header (no header size on line 2)") from None
+    fields = {}
+    for line in data[:size].decode("latin-1").split("\n")[2:]:
+        if line.strip() == "end_head":
+            return fields, size
+        words = line.split(None, 2)
+        if len(words) == 3:
+            kind, value = words[1], words[2].rstrip()
+            fields[words[0]] = int(value) if kind == "-i" else float(value) if kind == "-r" else value
+    raise AudioError(f"{what}: NIST SPHERE header has no end_head within its {size} bytes")
+
+
+def _sphere_shorten(stream, fields, what):
+    """Audio of a SPHERE file's embedded shorten stream (the WSJ discs' ``.wv1``), decoded in-process."""
+    from steps_py.data import shorten
+    try:
+        samples = shorten.decode(stream)
+    except shorten.ShortenError as e:
+        raise AudioError(f"{what}: cannot decode the embedded shorten stream ({e})") from None
+    channels, count = fields.get("channel_count", samples.shape[0]), fields.get("sample_count", samples.shape[1])
+    if samples.shape != (channels, count):
+        raise AudioError(f"{what}: the shorten stream holds {samples.shape[0]} channel(s) x {samples.shape[1]} "
+                         f"samples, the SPHERE header says {channels} x {count}")
+    if "sample_rate" not in fields:
+        raise AudioError(f"{what}: NIST SPHERE header has no sample_rate")
+    return Audio(samples.astype(np.float32), int(fields["sample_rate"]))
+
+
 def _sphere_to_wav_bytes(data, what):
     import desphere
     try:
@@ -126,7 +164,7 @@ def read_audio_file(path):
 
 
 def _sph2pipe_in_process(words):
-    """Decodes ``sph2pipe [-f wav|rif] [-p] [-c N] FILE`` with desphere; None if the command is anything else."""
+    """Decodes ``sph2pipe [-f wav|rif] [-p] [-c N] FILE`` in-process (read_audio_file); None if the command is anything else."""
     if not words or os.path.basename(words[0]) != "sph2pipe":
         return None
     channel, path, i = None, None, 1

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from conftest import ROOT, make_recipe_dir, run_recipe
@@ -81,6 +82,7 @@ def test_wav_entries_give_the_right_samples(wsj, prepared):
             audio = wav.read_wav_scp_value(spec)
             assert audio.rate == 16000
             assert audio.samples.shape == (1, wsj["samples"][utt]), utt
+            np.testing.assert_array_equal(audio.samples[0], wsj["audio"][utt])   # the shorten .wv1, sample-exact
 
 
 def test_dict_words_cover_training_and_lm(wsj, prepared):
@@ -181,9 +183,11 @@ def test_undecodable_sphere_is_detected(tmp_path):
     header = (b"NIST_1A\n   1024\nsample_count -i 100\nsample_n_bytes -i 2\nchannel_count -i 1\n"
               b"sample_byte_format -s2 10\nsample_rate -i 16000\nsample_coding -s25 pcm,embedded-shorten-v1.1\n"
               b"sample_sig_bits -i 16\nend_head\n").ljust(1024, b" ")
-    (tmp_path / "a.wv1").write_bytes(header + b"ajkg\x01" + bytes(40))  # the shorten format of the WSJ discs
+    (tmp_path / "a.wv1").write_bytes(header + b"ajkg\x01" + bytes(40))  # a shorten stream of zero bits: truncated
     ok, why = sphere_decodable(str(tmp_path / "a.wv1"))
-    assert not ok and "shorten" in why
+    assert not ok and "a.wv1: cannot decode the embedded shorten stream (truncated stream" in why
+    (tmp_path / "c.wv1").write_bytes(header + b"ajkg\x03" + bytes(40))
+    assert "version 3" in sphere_decodable(str(tmp_path / "c.wv1"))[1]
     subprocess.run(["sox", "-n", "-r", "16000", "-b", "16", "-t", "sph", str(tmp_path / "b.wv1"), "synth", "100s",
                     "sine", "300"], check=True)
     assert sphere_decodable(str(tmp_path / "b.wv1")) == (True, "")

@@ -1,7 +1,8 @@
 """A small fabricated corpus laid out like the LDC WSJ discs (LDC93S6B = wsj0, LDC94S13B = wsj1), for tests.
 
 make_wsj_tree(root) writes root/LDC93S6B and root/LDC94S13B with:
-  - audio as uncompressed NIST SPHERE .wv1 files written by sox (a tone sweep of a known number of samples),
+  - audio as NIST SPHERE .wv1 files with embedded shorten streams of version 1, as on the real discs (a tone sweep
+    of a known number of samples made by sox, compressed by tests/shorten_encoder.py),
   - .dot transcripts beside the audio (one per speaker session, "<words> (<uttid>)" lines) using the WSJ markers
     ([noise], [<noise], [noise>], [noise/], [/noise], <word>, ~, ., escaped "I\\.", --DASH, %PERCENT, .POINT),
   - the .ndx index files where Kaldi's wsj_data_prep.sh reads them (11-13.1 and 13-34.1),
@@ -161,10 +162,19 @@ def make_arpa(order, seed=0, num_sentences=300):
 
 
 def write_sphere(path, num_samples, freq):
-    """An uncompressed 16-bit NIST SPHERE file (sox -t sph) of num_samples samples at 16 kHz."""
+    """A shorten-compressed 16-bit NIST SPHERE file (pcm,embedded-shorten-v1.1) of a tone sweep of num_samples
+    samples at 16 kHz; returns the samples (int16 [num_samples])."""
+    import numpy as np
+    from shorten_encoder import sphere_shorten
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    subprocess.run(["sox", "-r", str(SAMPLE_RATE), "-n", "-b", "16", "-c", "1", "-t", "sph", path,
-                    "synth", f"{num_samples}s", "sine", f"{freq}-{freq * 3}", "vol", "0.5"], check=True)
+    raw = subprocess.run(["sox", "-r", str(SAMPLE_RATE), "-n", "-b", "16", "-c", "1", "-e", "signed", "-t", "raw", "-",
+                          "synth", f"{num_samples}s", "sine", f"{freq}-{freq * 3}", "vol", "0.5"],
+                         check=True, capture_output=True).stdout
+    samples = np.frombuffer(raw, dtype="<i2")
+    assert len(samples) == num_samples
+    with open(path, "wb") as f:
+        f.write(sphere_shorten(samples[None].astype(np.int64), rate=SAMPLE_RATE, version=1))
+    return samples
 
 
 def write_lines(path, lines):
@@ -174,13 +184,13 @@ def write_lines(path, lines):
 
 
 def make_wsj_tree(root):
-    """Writes the fabricated corpus under root; returns {'wsj0': dir, 'wsj1': dir, **EXPECTED}."""
+    """Writes the fabricated corpus under root; returns {'wsj0': dir, 'wsj1': dir, **EXPECTED, 'audio': {utt: samples}}."""
     top = {"wsj0": os.path.join(root, "LDC93S6B"), "wsj1": os.path.join(root, "LDC94S13B")}
-    dots = {}
+    dots, audio = {}, {}
     for i, (utt, (disc, path, trans, samples)) in enumerate(sorted(UTTS.items())):
         corpus, disc_name = disc.split("/")
         full = os.path.join(top[corpus], disc_name, path)
-        write_sphere(full, samples, 200 + 40 * i)
+        audio[utt] = write_sphere(full, samples, 200 + 40 * i)
         stem = os.path.basename(path)[:6] + ("00.DOT" if path.isupper() else "00.dot")
         dot = os.path.join(os.path.dirname(full), stem)
         dots.setdefault(dot, [])
@@ -196,4 +206,4 @@ def make_wsj_tree(root):
     for name, order in [("bcb20onp.z", 2), ("tcb20onp.z", 3)]:
         with open(os.path.join(base_lm, name), "wb") as f:
             f.write(unix_compress(make_arpa(order).encode("latin-1")))
-    return {**top, **EXPECTED}
+    return {**top, **EXPECTED, "audio": audio}
