@@ -69,7 +69,9 @@ case $what in
       for r in exp/nnet/$m $(seed_runs $m); do   # the findings' noise claim uses every seed
         if ! fresh $r/memvis_$set_/noise $r/final.pt; then
           echo "$0: $r: noise"
-          python -m steps_py.memvis.noise --seed $seed $noise_opts $r data/${set_}_fbank $r/memvis_$set_/noise
+          python -m steps_py.memvis.noise --seed $seed $noise_opts $r data/${set_}_fbank $r/memvis_$set_/noise \
+            || echo "$0: WARNING: $r: noise failed (above; e.g. no utterance of $set_ is long enough for" \
+              "noise_opts in $memvis_conf): its claim is not measured" >&2
         fi
       done
       if [ -n "${noise_late_opts:-}" ] && ! fresh $out/noise_late exp/nnet/$m/final.pt; then

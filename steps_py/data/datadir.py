@@ -249,10 +249,12 @@ def _partition(counts, num_parts):
     return ends
 
 
-def split_data(data_dir, num_jobs, per_utt=False):
+def split_data(data_dir, num_jobs, per_utt=None):
     """Splits ``data_dir`` into ``num_jobs`` parts (see module doc) and returns the split directory's path.
 
-    Raises InputError if there are fewer speakers (or utterances, with per_utt) than jobs, or on malformed tables.
+    per_utt: True splits by utterance, False by speaker, None (default) by speaker when there are at least
+    ``num_jobs`` speakers, else by utterance (logged; a dev set of one speaker still decodes with 2 jobs).
+    Raises InputError if there are fewer speakers (per_utt=False) or utterances than jobs, or on malformed tables.
     """
     if num_jobs < 1:
         raise InputError(f"number of jobs must be at least 1, got {num_jobs}")
@@ -260,6 +262,11 @@ def split_data(data_dir, num_jobs, per_utt=False):
         raise InputError(f"no such data directory {data_dir}")
     if not os.path.isfile(os.path.join(data_dir, "utt2spk")):
         raise InputError(f"{data_dir}: no such file utt2spk")
+    if per_utt is None:
+        num_spks = len(set(read_map(os.path.join(data_dir, "utt2spk")).values()))
+        per_utt = num_spks < num_jobs
+        if per_utt:
+            log.info(f"{data_dir}: {num_spks} speaker(s) for {num_jobs} jobs: split by utterance")
     has_segments = os.path.isfile(os.path.join(data_dir, "segments"))
     utt_tables = [n for n in UTT_TABLES if os.path.isfile(os.path.join(data_dir, n))]
     if not has_segments and os.path.isfile(os.path.join(data_dir, "wav.scp")):

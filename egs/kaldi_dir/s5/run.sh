@@ -64,22 +64,22 @@ fi
 
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   log "Stage 1: MFCC and Fbank features, CMVN"
-  utils/feature_stage.sh --nj $nj $sets
+  utils/feature_stage.sh --nj $nj --mfcc-conf $mfcc_conf --fbank-conf $fbank_conf $sets
 fi
 
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
   log "Stage 2: monophone system"
-  utils/gmm_stage.sh --nj $nj mono train "${sets#train}"
+  utils/gmm_stage.sh --nj $nj --gmm-conf $gmm_conf mono train "${sets#train}"
 fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
   log "Stage 3: tri1 (MFCC + deltas)"
-  utils/gmm_stage.sh --nj $nj tri1 train "${sets#train}"
+  utils/gmm_stage.sh --nj $nj --gmm-conf $gmm_conf tri1 train "${sets#train}"
 fi
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   log "Stage 4: tri2b (LDA + MLLT); alignments of train and test sets"
-  utils/gmm_stage.sh --nj $nj tri2b train "${sets#train}"
+  utils/gmm_stage.sh --nj $nj --gmm-conf $gmm_conf tri2b train "${sets#train}"
   cat RESULTS
 fi
 
@@ -104,12 +104,12 @@ fi
 
 if [ $stage -le 8 ] && [ $stop_stage -ge 8 ] && [ -n "$memvis_set" ]; then
   log "Stage 8: memory extraction and analyses ($memvis_set)"
-  utils/memvis_stage.sh --nj $nj --grid $grid --memvis-set $memvis_set analyse
+  utils/memvis_stage.sh --nj $nj --grid $grid --memvis-conf $memvis_conf --memvis-set $memvis_set analyse
 fi
 
 if [ $stage -le 9 ] && [ $stop_stage -ge 9 ] && [ -n "$memvis_set" ]; then
   log "Stage 9: HTML reports"
-  utils/memvis_stage.sh --nj $nj --grid $grid --memvis-set $memvis_set report
+  utils/memvis_stage.sh --nj $nj --grid $grid --memvis-conf $memvis_conf --memvis-set $memvis_set report
 fi
 
 log "Done (stages $stage to $stop_stage)."
