@@ -73,3 +73,18 @@ def test_tables_split_on_any_whitespace(tmp_path):
     fix_data_dir(str(d))                                  # rewritten the Kaldi way: one space after the key
     assert open(d / "spk2gender").read() == "spk1 m\nspk2 f\n"
     assert validate_data_dir(str(d), no_feats=True) == 3
+
+
+def test_split_by_utterance_when_fewer_speakers_than_jobs(tmp_path):
+    """A one-speaker set (a dev speaker of its own) still splits into 2 jobs: by utterance; by speaker it cannot."""
+    from steps_py.data.datadir import split_data
+    d = tmp_path / "d"
+    utts = {f"spk1-{k}": "spk1" for k in "abcde"}
+    write_data_dir(str(d), wav_scp={u: f"/x/{u}.wav" for u in utts}, text={u: "HELLO" for u in utts},
+                   utt2spk=utts)
+    split = split_data(str(d), 2)
+    parts = [list(read_map(os.path.join(split, str(j), "utt2spk"))) for j in (1, 2)]
+    assert split.endswith("split2utt") and sorted(parts[0] + parts[1]) == sorted(utts) and all(parts)
+    assert read_map(os.path.join(split, "2", "spk2utt")) == {"spk1": " ".join(parts[1])}
+    with pytest.raises(InputError, match="cannot split 1 speaker"):
+        split_data(str(d), 2, per_utt=False)
