@@ -112,3 +112,26 @@ def test_data_dir_and_alignment_round_trip(manifests, tmp_path):
         ("SIL", george.start, 0.1), ("W_B", george.start + 0.1, 0.05), ("AH_E", george.start + 0.15, 0.07)]
     cuts = CutSet.from_file(tmp_path / "out" / "cuts.jsonl.gz")
     assert len(cuts) == 5 and all(c.sampling_rate == 8000 for c in cuts)
+
+
+def test_memory_extraction_rides_on_the_cuts(manifests, tmp_path):
+    """An extraction's cells and gates come back from the exported cuts with cut.load_custom, frame for frame."""
+    from lhotse import CutSet
+    from steps_py.memvis.data import ExtractionWriter
+    d, _, _ = manifests
+    assert run("lhotse_to_kaldi.py", "--cuts", d / "cuts.jsonl.gz", tmp_path / "data").returncode == 0
+    utts = list(read_map(tmp_path / "data" / "utt2spk"))[:2]
+    rng = np.random.default_rng(0)
+    internals = {u: [{q: rng.normal(size=(20 + i, 4)).astype(np.float32) for q in ["r", "z", "n", "h"]}
+                     for _ in range(2)] for i, u in enumerate(utts)}
+    with ExtractionWriter(str(tmp_path / "ext"), "gru", 2, 4, ["r", "z", "n", "h"]) as w:
+        for u in utts:
+            w.add(u, internals[u], None, None, rng.normal(size=(len(internals[u][0]["h"]), 3)).astype(np.float32))
+    r = run("kaldi_to_lhotse.py", "--extract-dir", tmp_path / "ext", tmp_path / "data", tmp_path / "out")
+    assert r.returncode == 0, r.stderr
+    cuts = {c.id: c for c in CutSet.from_file(tmp_path / "out" / "cuts.jsonl.gz")}
+    assert sorted(cuts) == sorted(read_map(tmp_path / "data" / "utt2spk"))
+    for u in utts:
+        np.testing.assert_array_equal(cuts[u].load_custom("layer2_h"), internals[u][1]["h"])
+        np.testing.assert_array_equal(cuts[u].load_custom("layer1_z"), internals[u][0]["z"])
+    assert not cuts[list(set(cuts) - set(utts))[0]].custom
