@@ -296,8 +296,9 @@ def test_split_data_keeps_speakers_together(corpus, tmp_path, caplog):
     assert per_utt.endswith("split4utt")
     counts = [len(read_map(os.path.join(per_utt, str(j), "utt2spk"))) for j in range(1, 5)]
     assert sum(counts) == 9 and max(counts) - min(counts) <= 1
+    assert split_data(d, 4) == per_utt          # fewer speakers than jobs: by utterance, unless asked otherwise
     with pytest.raises(InputError) as e:
-        split_data(d, 4)
+        split_data(d, 4, per_utt=False)
     assert "3 speaker(s) into 4 parts" in str(e.value)
 
 
