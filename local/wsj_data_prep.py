@@ -351,7 +351,8 @@ def prepare(wsj0, wsj1, data_dir, lm_dir=None, sph2pipe=None, spkrinfo=(), exclu
     write_lines(os.path.join(data_dir, "local", "dict_words.txt"), c_sorted(words))
     log.info(f"{data_dir}/local/dict_words.txt: {len(words)} words ({len(train_words)} from {TRAIN_SET}, "
              f"{len(lm_vocab)} from the LM)")
-    log.info("wav.scp uses " + (f"{sph2pipe}" if sph2pipe else "the .wv1 paths (their shorten streams decoded in-process)"))
+    log.info("wav.scp uses " + (f"{sph2pipe}" if sph2pipe else
+                                "the .wv1 paths (their shorten streams decoded in-process)"))
     return counts
 
 

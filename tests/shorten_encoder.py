@@ -3,14 +3,10 @@ LDC's WSJ discs do. It writes every command kind so a decoder is exercised on al
 compress well."""
 import numpy as np
 
-FN_DIFF0, FN_DIFF1, FN_DIFF2, FN_DIFF3, FN_QUIT, FN_BLOCKSIZE, FN_BITSHIFT, FN_QLPC, FN_ZERO, FN_VERBATIM = range(10)
-FIXED = ((), (1,), (2, -1), (3, -3, 1))
+from steps_py.data.shorten import (FIXED_COEFFS as FIXED, FN_BITSHIFT, FN_BLOCKSIZE, FN_DIFF0, FN_DIFF1,  # noqa: F401
+                                   FN_DIFF2, FN_DIFF3, FN_QLPC, FN_QUIT, FN_VERBATIM, FN_ZERO, _cdiv)
+
 QLPC_COEFS = (54, -24)          # ~ 1.69, -0.75 with 5 fraction bits
-
-
-def _cdiv(a, b):
-    q = abs(a) // abs(b)
-    return q if (a >= 0) == (b > 0) else -q
 
 
 class _Writer:

@@ -3,8 +3,8 @@
 A wav.scp value is either a file name (WAV/FLAC/anything libsndfile reads; NIST SPHERE ``.sph``/``.wv1``/``.wv2``:
 shorten-compressed ones, as on the WSJ discs, decoded in-process by ``steps_py.data.shorten``, others by
 ``desphere``), or a shell pipeline ending in ``|`` whose standard output is a WAV stream (``sph2pipe -f wav x.wv1
-|``, ``sox x.flac -t wav - |``), run with bash (``set -o pipefail``). If ``sph2pipe`` is not installed, a plain ``sph2pipe [-f wav|rif] [-p] [-c N] FILE |``
-entry is decoded in-process instead, so WSJ data dirs made for Kaldi work unchanged.
+|``, ``sox x.flac -t wav - |``), run with bash (``set -o pipefail``). If ``sph2pipe`` is not installed, a plain
+``sph2pipe [-f wav|rif] [-p] [-c N] FILE |`` entry is decoded in-process instead, so WSJ data dirs made for Kaldi work unchanged.
 
 Scaling: samples are float32 on the int16 scale (-32768..32767), as Kaldi's WaveData holds them. kaldi-native-fbank
 (knf) is a port of Kaldi's feature code that does not rescale its input; its own default ``dither=0.00003`` assumes
@@ -164,7 +164,8 @@ def read_audio_file(path):
 
 
 def _sph2pipe_in_process(words):
-    """Decodes ``sph2pipe [-f wav|rif] [-p] [-c N] FILE`` in-process (read_audio_file); None if the command is anything else."""
+    """Decodes ``sph2pipe [-f wav|rif] [-p] [-c N] FILE`` in-process (read_audio_file); None if the command is
+    anything else."""
     if not words or os.path.basename(words[0]) != "sph2pipe":
         return None
     channel, path, i = None, None, 1
