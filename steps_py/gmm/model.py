@@ -229,8 +229,10 @@ def sum_stats(paths):
 # M-step (gmm-est)
 
 def update(tm, am, stats, min_gaussian_occupancy=10.0, min_gaussian_weight=1e-5, min_variance=0.001,
-           mixup=0, power=0.2, perturb_factor=0.01, min_count=20.0, trans_floor=0.01, trans_mincount=5.0):
-    """gmm-est: updates tm (transitions) and am (every pdf, in place) from stats; mixes up to ``mixup`` Gaussians.
+           mixup=0, power=0.2, perturb_factor=0.01, min_count=20.0, trans_floor=0.01, trans_mincount=5.0, rng=None):
+    """gmm-est: updates tm (transitions) and am (every pdf, in place) from stats; mixes up to ``mixup`` Gaussians,
+    drawing the perturbations of the split Gaussians from ``rng`` (a numpy Generator, see mixup_rng; needed only
+    when Gaussians are added).
 
     Returns a dict of diagnostics: objf improvements per frame, counts, floored and removed Gaussians.
     """
@@ -257,18 +259,77 @@ def update(tm, am, stats, min_gaussian_occupancy=10.0, min_gaussian_weight=1e-5,
         floored += fl_g
         removed += rm
     am.compute_gconsts()
-    mix_up(am, stats.pdf_occupancy(), mixup, power, perturb_factor, min_count)
+    mix_up(am, stats.pdf_occupancy(), mixup, power, perturb_factor, min_count, rng)
     n = max(stats.num_frames, 1)
     return {"trans_impr_per_frame": t_impr / n, "gmm_impr_per_frame": tot_impr / n, "count": tot_count,
             "floored_gauss": floored, "removed_gauss": removed, "num_gauss": am.num_gauss,
             "loglike_per_frame": stats.tot_loglike / n, "frames": stats.num_frames}
 
 
-def mix_up(am, pdf_occs, target, power=0.2, perturb_factor=0.01, min_count=20.0):
-    """gmm-mixup --mix-up: splits Gaussians to ``target`` in total, shared out by pdf_occs ** power."""
-    if target > am.num_gauss:
-        am.split_by_count(np.asarray(pdf_occs, np.float32)[:, None], target, perturb_factor, power, min_count)
-        am.compute_gconsts()
+def mixup_rng(seed, step):
+    """The random generator of one mixing up: a function of the run's ``seed`` and the ``step`` (the EM pass) only,
+    so a run resumed at any pass draws what an uninterrupted run draws there."""
+    if seed < 0 or step < 0:
+        raise ValueError(f"mixing-up seed and step must be >= 0, got {seed} and {step}")
+    return np.random.default_rng([seed, step])
+
+
+def split_targets(am, pdf_occs, target, power, min_count):
+    """[P] Gaussians of each pdf after mixing up to ``target``: Kaldi's GetSplitTargets (a share of ``target``
+    proportional to pdf_occs ** power, at least ``min_count`` frames per Gaussian, never fewer than now).
+
+    They are read off a copy of ``am`` split by kaldi_hmm_gmm's own split_by_count with a perturbation factor of 0
+    (its random draws are multiplied by 0, so the copy's split is exact), which keeps Kaldi's priority-queue order
+    between pdfs of equal occupancy."""
+    probe = pickle.loads(pickle.dumps(am))
+    probe.split_by_count(np.asarray(pdf_occs, np.float32)[:, None], target, 0.0, power, min_count)
+    return np.array([probe.num_gauss_in_pdf(p) for p in range(am.num_pdfs)])
+
+
+def split_gaussians(weights, inv_vars, means_invvars, target, perturb_factor, rng):
+    """DiagGmm::Split of one pdf to ``target`` Gaussians, with the random draws from ``rng``.
+
+    weights [n], inv_vars [n, D], means_invvars [n, D] (float32, Kaldi's parameterisation). Repeatedly the
+    Gaussian of largest weight (the first of equal ones) is halved into two that share its variance, with means
+    moved apart by -/+ perturb_factor * r * stddev (r a standard-normal [D] draw; in means_invvars, r * sqrt(inv_var)).
+    Returns new (weights [target], inv_vars [target, D], means_invvars [target, D]) float32 arrays."""
+    w, iv, mi = (np.asarray(a, np.float32) for a in (weights, inv_vars, means_invvars))
+    n, dim = iv.shape
+    if target < n:
+        raise ValueError(f"cannot split {n} Gaussians to {target}")
+    w = np.concatenate([w, np.zeros(target - n, np.float32)])
+    iv = np.concatenate([iv, np.zeros((target - n, dim), np.float32)])
+    mi = np.concatenate([mi, np.zeros((target - n, dim), np.float32)])
+    factor = np.float32(perturb_factor)
+    for k in range(n, target):
+        i = int(np.argmax(w[:k]))
+        w[i] /= 2
+        w[k] = w[i]
+        r = rng.standard_normal(dim).astype(np.float32) * np.sqrt(iv[i])
+        iv[k] = iv[i]
+        mi[k] = mi[i] + r * factor
+        mi[i] = mi[i] - r * factor
+    return w, iv, mi
+
+
+def mix_up(am, pdf_occs, target, power, perturb_factor, min_count, rng):
+    """gmm-mixup --mix-up: splits Gaussians to ``target`` in total, shared out by pdf_occs ** power (split_targets),
+    each pdf split by split_gaussians with draws from ``rng`` in pdf order; in place.
+
+    kaldi_hmm_gmm's split_by_count is not used for the split itself: its draws come from a std::random_device
+    seeded anew at every split (kaldi-hmm-gmm 1.1.4, csrc/eigen.cc RandnVector), so no two runs agree."""
+    if target <= am.num_gauss:
+        return
+    if rng is None:
+        raise ValueError("mixing up needs a random generator (mixup_rng)")
+    targets = split_targets(am, pdf_occs, target, power, min_count)
+    state = list(am.__getstate__())     # (weights, inv_vars, means_invvars) of each pdf
+    for p in np.flatnonzero(targets > [am.num_gauss_in_pdf(p) for p in range(am.num_pdfs)]):
+        state[3 * p:3 * p + 3] = split_gaussians(*state[3 * p:3 * p + 3], int(targets[p]), perturb_factor, rng)
+    split = khg.AmDiagGmm.__new__(khg.AmDiagGmm)
+    split.__setstate__(tuple(state))
+    am.copy_from_am_diag_gmm(split)
+    am.compute_gconsts()
 
 
 def num_gauss_at(x, start_gauss, tot_gauss, max_iter_inc):

@@ -36,7 +36,7 @@ def train_deltas(args):
     if last_model(d, args.num_iters) is None:
         tm, am, occs, tree = build_tree_and_model(args, lang, split_dir, nj)
         gmm.mix_up(am, occs, args.num_leaves, power=args.power, perturb_factor=args.perturb_factor,
-                   min_count=args.min_count)
+                   min_count=args.min_count, rng=gmm.mixup_rng(args.seed, 0))   # step 0: before pass 1
         write_tree(os.path.join(d, "tree"), tree)
         write_model(os.path.join(d, "1.mdl"), tm, am, lang.topo_entries)
     tree = read_tree(os.path.join(d, "tree"))

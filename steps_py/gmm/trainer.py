@@ -32,6 +32,17 @@ def add_common_options(p):
     p.add_argument("--perturb-factor", type=float, default=0.01)
     p.add_argument("--min-count", type=float, default=20.0, help="gmm-est --min-count for mixing up")
     p.add_argument("--keep-models", action="store_true", help="keep every N.mdl (default: only the last)")
+    p.add_argument("--seed", type=nonnegative_int, default=0,
+                   help="seed of every random choice (equal alignment, the perturbation of split Gaussians, "
+                        "cluster-phones' k-means): runs with the same inputs, seed and --nj give identical models")
+
+
+def nonnegative_int(text):
+    """argparse type: an integer >= 0."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
 
 
 def triphone_parser(doc, num_iters=35, max_iter_inc=25, realign_iters="10 20 30"):
@@ -87,6 +98,8 @@ class Trainer:
         realign = align in ("equal", "viterbi")
         opts = dict(model=self.mdl(x), align=align, beam=beam, retry_beam=a.retry_beam, careful=a.careful,
                     boost_silence=a.boost_silence, acc_out=os.path.join(d, f"{x}.JOB.acc"))
+        if align == "equal":
+            opts.update(seed=a.seed)
         if realign:
             opts.update(ali_out=os.path.join(d, "ali.JOB.gz"))
             if write_phone_ali or align == "viterbi":
@@ -104,7 +117,7 @@ class Trainer:
         stats = gmm.sum_stats(accs)
         tm, am, entries = read_model(self.mdl(x), self.tree)
         info = gmm.update(tm, am, stats, min_gaussian_occupancy=min_gauss_occ, mixup=numgauss, power=a.power,
-                          perturb_factor=a.perturb_factor, min_count=a.min_count)
+                          perturb_factor=a.perturb_factor, min_count=a.min_count, rng=gmm.mixup_rng(a.seed, x))
         write_model(self.mdl(x + 1), tm, am, entries)
         with open(os.path.join(d, "log", f"update.{x}.log"), "w") as f:
             f.write(" ".join(f"{k}={v}" for k, v in info.items()) + "\n")
@@ -141,7 +154,7 @@ def last_model(exp_dir, num_iters):
 def build_tree_from_stats(stats, lang, args):
     """cluster-phones + extra questions + build-tree -> (khg tree, BuiltTree, questions)."""
     pdf_classes = [int(x) for x in args.pdf_class_list.split(",") if x.strip()]
-    questions = tree_mod.cluster_phones(stats, lang.sets, pdf_classes, args.central_position)
+    questions = tree_mod.cluster_phones(stats, lang.sets, pdf_classes, args.central_position, seed=args.seed)
     questions += [sorted(q) for q in lang.extra_questions]
     phone2num = lang.topo.get_phone_to_num_pdf_classes()
     roots = [(shared, split, phones) for shared, split, phones in lang.roots]

@@ -57,8 +57,7 @@ def small_model():
     rng = np.random.RandomState(0)
     lang = _Lang()
     tm, tree, am = gmm.init_mono(lang, [rng.randn(200, 5)])
-    am.split_by_count(np.full((am.num_pdfs, 1), 100, np.float32), 40, 0.5, 0.2, 1.0)
-    am.compute_gconsts()
+    gmm.mix_up(am, np.full(am.num_pdfs, 100.0), 40, 0.2, 0.5, 1.0, gmm.mixup_rng(0, 0))
     return lang, tm, tree, am
 
 
