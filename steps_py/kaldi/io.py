@@ -136,10 +136,11 @@ def int_vector_record(key, values):
 
 
 def write_int_vectors(path, table):
-    """Writes {key: int vector} as a (gzipped if path ends in .gz) binary Kaldi ark, keys in the table's order."""
-    with atomic_path(path) as tmp:
-        opener = gzip.open if path.endswith(".gz") else open
-        with opener(tmp, "wb") as f:
+    """Writes {key: int vector} as a (gzipped if path ends in .gz) binary Kaldi ark, keys in the table's order.
+
+    The gzip header holds no file name and time stamp, so the same table always gives the same bytes."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as raw:
+        with (gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) if path.endswith(".gz") else raw) as f:
             for key, values in table.items():
                 f.write(int_vector_record(key, values))
 
