@@ -16,6 +16,7 @@ system=$1; train=$2; test_sets=$3
 . $gmm_conf
 graph=exp/$system/graph_$(basename $lang_test | sed 's/^lang_test_//')
 align_opts="--beam $align_beam --retry-beam $align_retry_beam"
+seed_opts="--seed $gmm_seed"
 tree_opts="--tree-thresh $tree_thresh --cluster-thresh $tree_cluster_thresh --tree-min-count $tree_min_count"
 
 for f in data/$train/feats.scp data/lang/L.fst $lang_test/G.fst; do
@@ -24,16 +25,16 @@ done
 
 case $system in
   mono)
-    python -m steps_py.gmm.train_mono --nj $nj --cmd "$train_cmd" --num-iters $mono_num_iters \
+    python -m steps_py.gmm.train_mono --nj $nj --cmd "$train_cmd" $seed_opts --num-iters $mono_num_iters \
       --max-iter-inc $mono_max_iter_inc --totgauss $mono_totgauss --boost-silence $mono_boost_silence \
       --realign-iters "$mono_realign_iters" --initial-beam $mono_initial_beam --power $power $align_opts \
       data/$train data/lang exp/mono ;;
   tri1)
-    python -m steps_py.gmm.train_deltas --nj $nj --cmd "$train_cmd" --num-iters $tri1_num_iters \
+    python -m steps_py.gmm.train_deltas --nj $nj --cmd "$train_cmd" $seed_opts --num-iters $tri1_num_iters \
       --max-iter-inc $tri1_max_iter_inc --realign-iters "$tri1_realign_iters" --power $power $tree_opts $align_opts \
       $tri1_num_leaves $tri1_tot_gauss data/$train data/lang exp/mono_ali exp/tri1 ;;
   tri2b)
-    python -m steps_py.gmm.train_lda_mllt --nj $nj --cmd "$train_cmd" --num-iters $tri2b_num_iters \
+    python -m steps_py.gmm.train_lda_mllt --nj $nj --cmd "$train_cmd" $seed_opts --num-iters $tri2b_num_iters \
       --max-iter-inc $tri2b_max_iter_inc --realign-iters "$tri2b_realign_iters" \
       --mllt-iters "$tri2b_mllt_iters" --splice-opts="$tri2b_splice_opts" --dim $tri2b_lda_dim \
       --mllt-update-iters $tri2b_mllt_update_iters --silence-weight $tri2b_silence_weight --power $power \
