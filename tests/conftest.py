@@ -124,15 +124,19 @@ def tiny_recipe(tiny_corpus):
     return s5
 
 
+# The arguments of the short GMM systems below that come before their directories.
+MONO_ARGS = ["--nj", "2", "--cmd", "run.py", "--num-iters", "10", "--max-iter-inc", "6", "--totgauss", "300",
+             "--realign-iters", "1 2 3 5 7 9", "--boost-silence", "1.25"]
+TRI1_ARGS = ["--num-iters", "6", "--realign-iters", "3 5", "--max-iter-inc", "4", "150", "600"]
+
+
 @pytest.fixture(scope="session")
 def mono(tiny_recipe):
     """A monophone system on the tiny recipe's data/train -> <s5>/exp/short/mono.
 
     Shorter than conf/gmm.conf (10 passes, 300 Gaussians instead of 40 and 1000) to take ~15 s: the tests check
     that training raises the likelihood and writes consistent models and alignments, not its accuracy."""
-    run_step(["-m", "steps_py.gmm.train_mono", "--nj", "2", "--cmd", "run.py", "--num-iters", "10", "--max-iter-inc",
-              "6", "--totgauss", "300", "--realign-iters", "1 2 3 5 7 9", "--boost-silence", "1.25",
-              "data/train", "data/lang", "exp/short/mono"], tiny_recipe)
+    run_step(["-m", "steps_py.gmm.train_mono", *MONO_ARGS, "data/train", "data/lang", "exp/short/mono"], tiny_recipe)
     return os.path.join(tiny_recipe, "exp", "short", "mono")
 
 
@@ -150,9 +154,8 @@ def tri1(tiny_recipe, mono_ali):
 
     150 leaves / 600 Gaussians and 6 passes instead of conf/gmm.conf's 800 / 5000 and 35: the 40 training
     utterances support no more, and the tests check the tree, the model and the alignments, not accuracy."""
-    log = run_step(["-m", "steps_py.gmm.train_deltas", "--num-iters", "6", "--realign-iters", "3 5", "--max-iter-inc",
-                    "4", "150", "600", "data/train", "data/lang", "exp/short/mono_ali", "exp/short/tri1"],
-                   tiny_recipe)
+    log = run_step(["-m", "steps_py.gmm.train_deltas", *TRI1_ARGS, "data/train", "data/lang", "exp/short/mono_ali",
+                    "exp/short/tri1"], tiny_recipe)
     return os.path.join(tiny_recipe, "exp", "short", "tri1"), log
 
 

@@ -333,3 +333,16 @@ def test_train_lda_mllt_rerun_and_align(tiny_recipe, tri2b):
     assert len(theirs) >= len(ours) - 1
     assert agreement > 0.7
     assert dev_aligned >= 5       # 6-8 of 8 in repeated runs: see test_gmm.test_align_dev_with_mono
+
+
+def test_train_lda_mllt_resumes_to_the_same_model(tiny_recipe, tri2b):
+    """A run killed after pass 5 (what a 6-pass run with the MLLT passes before 6 leaves: 6.mdl, 0/2/4.mat, the
+    pass-5 alignments) resumes at the MLLT pass 6 and ends byte-identical to the uninterrupted fixture run."""
+    d, _ = tri2b
+    resumed = os.path.join(tiny_recipe, "exp", "short", "tri2b_resumed")
+    args = TRI2B_ARGS[:-1] + [resumed]
+    run_step(["-m", "steps_py.gmm.train_lda_mllt"] + args + ["--num-iters", "6", "--mllt-iters", "2 4"], tiny_recipe)
+    os.unlink(os.path.join(resumed, "final.mdl"))
+    run_step(["-m", "steps_py.gmm.train_lda_mllt"] + args, tiny_recipe)
+    for f in ("final.mdl", "final.mat", "6.mat", "tree", "ali.1.gz", "ali.2.gz", "log/likelihoods.txt"):
+        assert open(os.path.join(d, f), "rb").read() == open(os.path.join(resumed, f), "rb").read(), f

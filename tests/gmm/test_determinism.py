@@ -1,0 +1,106 @@
+"""GMM training is reproducible: mixing up against kaldi_hmm_gmm's split, and mono / tri1 trained twice, and killed
+and resumed, on the tiny synthetic corpus giving byte-identical models (the session fixtures mono, mono_ali, tri1
+of conftest.py, plus about 40 s of training here)."""
+import os
+import pickle
+
+import numpy as np
+
+from steps_py.gmm import model as gmm
+from steps_py.kaldi.bindings import khg
+
+from conftest import MONO_ARGS, TRI1_ARGS, run_step
+
+
+def _am(num_pdfs=5, num_gauss=2, dim=4, seed=0):
+    """A small AmDiagGmm of random Gaussians."""
+    rng = np.random.RandomState(seed)
+    am = khg.AmDiagGmm()
+    for _ in range(num_pdfs):
+        g = khg.DiagGmm(num_gauss, dim)
+        g.set_weights(np.full(num_gauss, 1.0 / num_gauss, np.float32))
+        g.set_invvars_and_means((0.5 + rng.rand(num_gauss, dim)).astype(np.float32),
+                                rng.randn(num_gauss, dim).astype(np.float32))
+        g.compute_gconsts()
+        am.add_pdf(g)
+    am.compute_gconsts()
+    return am
+
+
+def _copy(am):
+    return pickle.loads(pickle.dumps(am))
+
+
+OCCS = np.array([100.0, 50.0, 50.0, 0.0, 400.0])
+
+
+def test_mix_up_without_perturbation_is_kaldis_split():
+    # With perturbation factor 0, kaldi_hmm_gmm's split_by_count uses no randomness: the numpy split must give
+    # the same Gaussians bit for bit (targets per pdf, which Gaussian is halved, weights, variances, means).
+    am = _am()
+    ref = _copy(am)
+    ref.split_by_count(OCCS.astype(np.float32)[:, None], 25, 0.0, 0.2, 5.0)
+    ref.compute_gconsts()
+    mine = _copy(am)
+    gmm.mix_up(mine, OCCS, 25, 0.2, 0.0, 5.0, gmm.mixup_rng(0, 1))
+    assert [mine.num_gauss_in_pdf(p) for p in range(5)] == [ref.num_gauss_in_pdf(p) for p in range(5)]
+    assert ref.num_gauss > am.num_gauss
+    for a, b in zip(ref.__getstate__(), mine.__getstate__()):
+        assert np.array_equal(a, b)
+    assert all(np.array_equal(ref.get_pdf(p).gconsts, mine.get_pdf(p).gconsts) for p in range(5))
+
+
+def test_mix_up_is_a_function_of_the_seed_and_pass():
+    am = _am()
+
+    def mixed(seed, step):
+        out = _copy(am)
+        gmm.mix_up(out, OCCS, 25, 0.2, 0.01, 5.0, gmm.mixup_rng(seed, step))
+        return out
+    a, b = mixed(0, 3), mixed(0, 3)
+    assert pickle.dumps(a) == pickle.dumps(b)
+    for other in (mixed(0, 4), mixed(1, 3)):
+        weights = [np.array_equal(x, y) for x, y in zip(a.__getstate__()[0::3], other.__getstate__()[0::3])]
+        means = [np.array_equal(x, y) for x, y in zip(a.__getstate__()[2::3], other.__getstate__()[2::3])]
+        assert all(weights) and not all(means)      # same split, other perturbations
+    # A split pair keeps the mean of the Gaussian it came from (moved apart by -/+ the same vector).
+    w, iv, mi = gmm.split_gaussians([1.0], [[2.0, 4.0]], [[1.0, -2.0]], 2, 0.1, gmm.mixup_rng(0, 0))
+    assert np.allclose(mi.sum(0), [2.0, -4.0]) and not np.array_equal(mi[0], mi[1])
+    assert np.array_equal(w, [0.5, 0.5]) and np.array_equal(iv, [[2.0, 4.0]] * 2)
+
+
+def _differing(dir_a, dir_b, names):
+    """The files among ``names`` whose bytes differ between the two dirs."""
+    return [f for f in names
+            if open(os.path.join(dir_a, f), "rb").read() != open(os.path.join(dir_b, f), "rb").read()]
+
+
+MODEL_FILES = ["final.mdl", "tree", "ali.1.gz", "ali.2.gz", "phone_ali.1.gz", "phone_ali.2.gz"]
+
+
+def test_mono_trains_the_same_twice_and_after_a_kill(tiny_recipe, mono):
+    train = ["-m", "steps_py.gmm.train_mono", *MONO_ARGS]
+    again = os.path.join(tiny_recipe, "exp", "short", "mono_again")
+    run_step(train + ["data/train", "data/lang", again], tiny_recipe)
+    assert _differing(mono, again, MODEL_FILES) == []
+    # Killed after pass 5: what a run of 6 passes leaves (6.mdl and the pass-5 alignments); the re-run resumes
+    # at pass 6 and must end with the same model and the same log-likelihood of every pass.
+    resumed = os.path.join(tiny_recipe, "exp", "short", "mono_resumed")
+    run_step(train + ["--num-iters", "6", "data/train", "data/lang", resumed], tiny_recipe)
+    assert _differing(mono, resumed, ["final.mdl"]) != []
+    os.unlink(os.path.join(resumed, "final.mdl"))
+    run_step(train + ["data/train", "data/lang", resumed], tiny_recipe)
+    assert _differing(mono, resumed, MODEL_FILES + [os.path.join("log", "likelihoods.txt")]) == []
+
+
+def test_tri1_trains_the_same_twice_and_after_a_kill(tiny_recipe, mono_ali, tri1):
+    ali_dir, (tri1_dir, _) = mono_ali[0], tri1
+    train = ["-m", "steps_py.gmm.train_deltas", *TRI1_ARGS]
+    again = os.path.join(tiny_recipe, "exp", "short", "tri1_again")
+    run_step(train + ["data/train", "data/lang", ali_dir, again], tiny_recipe)
+    assert _differing(tri1_dir, again, MODEL_FILES + ["questions.int"]) == []
+    resumed = os.path.join(tiny_recipe, "exp", "short", "tri1_resumed")
+    run_step(train + ["--num-iters", "4", "data/train", "data/lang", ali_dir, resumed], tiny_recipe)
+    os.unlink(os.path.join(resumed, "final.mdl"))
+    run_step(train + ["data/train", "data/lang", ali_dir, resumed], tiny_recipe)
+    assert _differing(tri1_dir, resumed, MODEL_FILES + [os.path.join("log", "likelihoods.txt")]) == []
