@@ -43,8 +43,8 @@ def test_results_has_a_wer_line_per_system_and_set(gmm_recipe):
 def test_alignments_cover_train_and_test_sets(gmm_recipe):
     """ali.N.gz are Kaldi int-vector arks with one transition id per frame; most utterances align.
 
-    The 8 dev and 8 eval utterances are unseen voices for a model of 40 utterances, and mixing up draws unseeded
-    random numbers in kaldi_hmm_gmm, so how many of them align varies from run to run (6 or 7 of 8 seen; the short
+    The 8 dev and 8 eval utterances are unseen voices for a model of 40 utterances, so how many of them align
+    depends on the model (6 or 7 of 8 in runs made before mixing up was seeded, whose models differed; the short
     systems of test_gmm.py and test_lda_mllt.py align 6-8): at least 5 of 8 there, 90% of the training set."""
     for s in ["train", "dev", "eval"]:
         ali_dir = os.path.join(gmm_recipe, "exp", f"tri2b_ali_{s}")
@@ -69,8 +69,8 @@ def test_tri2b_has_lda_mllt_transform(gmm_recipe):
 def test_mono_decodes_its_training_data_far_better(gmm_recipe):
     """exp/mono/graph_tgpr on data/train (seen voices, sentences of the LM text) against dev (unseen voices).
 
-    Measured in two runs: train 15.6% and 15.8%, dev 81.9% and 86.2% (models differ between runs: mixing up draws
-    unseeded random numbers in kaldi_hmm_gmm). 40 training utterances and a 5k-word LM leave unseen voices mostly
+    Measured in two runs made before mixing up was seeded (their models differed): train 15.6% and 15.8%, dev 81.9%
+    and 86.2%. 40 training utterances and a 5k-word LM leave unseen voices mostly
     wrong, so dev is only held to < 95% here; the seen voices must do far better."""
     run_step(["-m", "steps_py.decode.decode", "--config", "conf/decode.conf", "--nj", "2", "exp/mono/graph_tgpr",
               "data/train", "exp/mono/decode_tgpr_train"], gmm_recipe)
