@@ -18,6 +18,7 @@ Utterances that fail to align are logged by name and counted; the job fails only
 import argparse
 import os
 import time
+import zlib
 
 import numpy as np
 
@@ -31,6 +32,12 @@ from steps_py.kaldi.io import read_int_vectors, write_int_vectors
 from steps_py.kaldi.model_io import read_model
 from steps_py.kaldi.tree_io import read_tree
 from steps_py.lang.lang_dir import read_lang
+
+def utterance_seed(seed, utt):
+    """The equal alignment's random seed for one utterance: a function of the run's seed and the utterance id only
+    (as Kaldi hashes the key), so the alignment does not depend on how the data was split into jobs."""
+    return (seed + zlib.crc32(utt.encode("utf-8"))) % 2 ** 31
+
 
 log = get_logger("gmm.job")
 
@@ -106,7 +113,7 @@ def run_job(args):
                 log.warning(f"{utt}: no transcript in {text_path}; skipped")
                 continue
             if args.align == "equal":
-                ali = aligner.equal_align(text[utt], len(feats), seed=args.seed + n_total)
+                ali = aligner.equal_align(text[utt], len(feats), seed=utterance_seed(args.seed, utt))
             else:
                 ali, like, retried = aligner.align(align_am, utt, text[utt], feats, args.beam, args.retry_beam,
                                                    args.careful)

@@ -104,3 +104,22 @@ def test_tri1_trains_the_same_twice_and_after_a_kill(tiny_recipe, mono_ali, tri1
     os.unlink(os.path.join(resumed, "final.mdl"))
     run_step(train + ["data/train", "data/lang", ali_dir, resumed], tiny_recipe)
     assert _differing(tri1_dir, resumed, MODEL_FILES + [os.path.join("log", "likelihoods.txt")]) == []
+
+
+def test_equal_alignment_does_not_depend_on_the_job_split(tiny_recipe):
+    """Pass 0 aligns each utterance along a random path seeded by its id (utterance_seed), so one job and two
+    jobs give every utterance the same equal alignment."""
+    from steps_py.gmm.job import utterance_seed
+    from steps_py.kaldi.io import read_int_vectors
+    assert utterance_seed(0, "spk1_u1") == utterance_seed(0, "spk1_u1") != utterance_seed(1, "spk1_u1")
+    alis = []
+    for nj in ("1", "2"):
+        out = os.path.join(tiny_recipe, "exp", "short", f"mono_equal_nj{nj}")
+        run_step(["-m", "steps_py.gmm.train_mono", "--nj", nj, "--cmd", "run.py", "--num-iters", "1",
+                  "--realign-iters", "", "data/train", "data/lang", out], tiny_recipe)
+        ali = {}
+        for j in range(1, int(nj) + 1):
+            ali.update(read_int_vectors(os.path.join(out, f"ali.{j}.gz")))
+        alis.append(ali)
+    assert len(alis[0]) > 50 and alis[0].keys() == alis[1].keys()
+    assert all(np.array_equal(alis[0][u], alis[1][u]) for u in alis[0])
