@@ -99,7 +99,7 @@ case $what in
     [ -n "$dirs" ] || { echo "$0: no trained model of $grid_file in exp/nnet (run the train action)" >&2; exit 1; }
     out=exp/nnet/compare_wer.txt
     [ $grid = default ] || out=exp/nnet/compare_wer_$grid.txt
-    python -m steps_py.nnet.compare_wer --tables paper --json ${out%.txt}.json $dirs > $out.tmp
+    python -m steps_py.nnet.compare_wer --tables paper --sets "$test_sets" --json ${out%.txt}.json $dirs > $out.tmp
     mv $out.tmp $out
     cat $out ;;
   *) echo "$0: unknown action $what (train, decode or compare)" >&2; exit 1 ;;

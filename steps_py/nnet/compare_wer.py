@@ -8,7 +8,7 @@ The equivalent of Kaldi's local/chain/compare_wer.sh for the recurrent systems: 
   # WER dev (tgpr)           12.34    13.01     best %WER of <sys>/decode_tgpr_dev/wer_* (as utils/best_wer.sh),
   #   95% CI           11.2-13.5 11.9-14.1       the mean over seeds, and its 95% bootstrap interval over the
   # WER eval (tgpr)          14.10    14.88       utterances and seeds (steps_py.decode.scoring.bootstrap_wer)
-  #   95% CI           12.9-15.3 13.7-16.0     same for decode_tgpr_eval
+  #   95% CI           12.9-15.3 13.7-16.0     same for decode_tgpr_eval (--sets "dev test": other sets)
   # Final train CE          1.2340   1.3010     from <sys>/train_summary.json (written by steps_py.nnet.train):
   # Final valid CE          1.4560   1.5020       final_train_ce, final_valid_ce (cross-entropy per frame, nats),
   # Final valid frame acc   0.6120   0.5980       final_valid_acc (fraction of frames), num_params
@@ -66,12 +66,12 @@ def read_summary(system_dir):
 SUMMARY_KEYS = ("final_train_ce", "final_valid_ce", "final_valid_acc", "num_params", "train_seconds", "epochs")
 
 
-def read_system(system_dir, lm="tgpr"):
+def read_system(system_dir, lm="tgpr", sets=SETS):
     """Everything compare_wer shows of one run: a dict with name, wer_<set>, wer_line_<set>, errors_<set> ({utt:
     (errors, words)} of the best LM weight and penalty, None without scoring_kaldi/), the summary keys, and conf
     (the NnetConfig of nnet.conf, None if absent)."""
     out = {"name": os.path.basename(os.path.normpath(system_dir)), "dir": system_dir}
-    for s in SETS:
+    for s in sets:
         out[f"wer_{s}"], out[f"wer_line_{s}"] = decode_wer(system_dir, s, lm)
         decode = os.path.join(system_dir, f"decode_{lm}_{s}")
         out[f"errors_{s}"] = None
@@ -85,13 +85,13 @@ def read_system(system_dir, lm="tgpr"):
     return out
 
 
-def merge_seeds(name, runs, num_samples=2000):
+def merge_seeds(name, runs, num_samples=2000, sets=SETS):
     """The runs of one model (read_system dicts, one per seed) -> one system: WERs and summary numbers are means
     over the seeds, wer_ci_<set> the 95% interval over utterances and seeds (None when a run has no per-utterance
     errors), seeds the number of runs."""
     out = {"name": name, "dir": runs[0]["dir"], "dirs": [r["dir"] for r in runs], "seeds": len(runs),
            "conf": runs[0]["conf"]}
-    for s in SETS:
+    for s in sets:
         wers = [r[f"wer_{s}"] for r in runs if r[f"wer_{s}"] is not None]
         out[f"wer_{s}"] = float(np.mean(wers)) if wers else None
         out[f"wer_line_{s}"] = runs[0][f"wer_line_{s}"]
@@ -107,10 +107,10 @@ def merge_seeds(name, runs, num_samples=2000):
     return out
 
 
-def read_systems(system_dirs, lm="tgpr"):
+def read_systems(system_dirs, lm="tgpr", sets=SETS):
     """System dirs -> one merged system per model (its seed runs together, see merge_seeds)."""
-    runs = {d: read_system(d, lm) for d in system_dirs}
-    return [merge_seeds(name, [runs[d] for d in dirs]) for name, dirs in group_runs(system_dirs).items()]
+    runs = {d: read_system(d, lm, sets) for d in system_dirs}
+    return [merge_seeds(name, [runs[d] for d in dirs], sets=sets) for name, dirs in group_runs(system_dirs).items()]
 
 
 def expand_system_dirs(dirs):
@@ -152,19 +152,22 @@ def fmt(value, kind):
     return str(value)
 
 
-ROWS = [("# Seeds", "seeds", "int"),
-        ("# WER dev (tgpr)", "wer_dev", "wer"), ("#   95% CI", "wer_ci_dev", "ci"),
-        ("# WER eval (tgpr)", "wer_eval", "wer"), ("#   95% CI", "wer_ci_eval", "ci"),
+def table_rows(sets=SETS, lm="tgpr"):
+    """(label, key, kind) of each row of compare_table: seeds, WER and interval per test set, CE, accuracy, size."""
+    wer_rows = [row for s in sets for row in ((f"# WER {s} ({lm})", f"wer_{s}", "wer"),
+                                              ("#   95% CI", f"wer_ci_{s}", "ci"))]
+    return [("# Seeds", "seeds", "int")] + wer_rows + [
         ("# Final train CE", "final_train_ce", "ce"), ("# Final valid CE", "final_valid_ce", "ce"),
         ("# Final valid frame acc", "final_valid_acc", "acc"), ("# Num params", "num_params", "params")]
 
 
-def compare_table(systems):
+def compare_table(systems, sets=SETS, lm="tgpr"):
     """compare_wer.sh's table: lines of a header row and one row per quantity, one column per system."""
+    rows = table_rows(sets, lm)
     width = max([len(s["name"]) for s in systems] + [8]) + 2
-    label_width = max(len(r[0]) for r in ROWS) + 1
+    label_width = max(len(r[0]) for r in rows) + 1
     lines = ["# System".ljust(label_width) + "".join(s["name"].rjust(width) for s in systems)]
-    for label, key, kind in ROWS:
+    for label, key, kind in rows:
         lines.append(label.ljust(label_width) + "".join(fmt(s[key], kind).rjust(width) for s in systems))
     return lines
 
@@ -185,80 +188,83 @@ def _pick(systems, pred, what):
     return found[0] if found else None
 
 
-def _cell(s):
-    """{"system", "dev", "eval", "dev_ci", "eval_ci"} of one table cell (None where no system fits); the intervals
-    are merge_seeds' 95% intervals (None without per-utterance errors)."""
+def _cell(s, sets=SETS):
+    """{"system", <set>: WER, <set>_ci: interval, for each test set} of one table cell (None where no system
+    fits); the intervals are merge_seeds' 95% intervals (None without per-utterance errors)."""
     if s is None:
         return None
-    return {"system": s["name"], "dev": s["wer_dev"], "eval": s["wer_eval"], "dev_ci": s.get("wer_ci_dev"),
-            "eval_ci": s.get("wer_ci_eval")}
+    out = {"system": s["name"]}
+    for name in sets:
+        out[name], out[f"{name}_ci"] = s[f"wer_{name}"], s.get(f"wer_ci_{name}")
+    return out
 
 
-def paper_tables(systems, gmm=None):
+def paper_tables(systems, gmm=None, sets=SETS):
     """The analogues of Tang et al. 2017 Tables 1-3 and the baselines: a dict of tables, each
     {"title", "columns" (layer counts), "rows": [(label, [cell per column])]} or, for baselines, rows of
     (label, cell with num_params and num_layers)."""
-    t1 = {"title": "Table 1: LSTM and GRU, WER dev / eval by number of layers (no lazy update, no residual)",
+    shown = " / ".join(sets)
+    t1 = {"title": f"Table 1: LSTM and GRU, WER {shown} by number of layers (no lazy update, no residual)",
           "columns": list(LAYER_COLUMNS), "rows": []}
     for cell in ("lstm", "gru"):
-        t1["rows"].append((cell.upper(), [_cell(_pick(
+        t1["rows"].append((cell.upper(), [_cell(sets=sets, s=_pick(
             systems, lambda c, n, lz, r, cell=cell, L=L: c == cell and n == L and lz == "none" and not r,
             f"table 1 {cell} {L} layers")) for L in LAYER_COLUMNS]))
     lazy_values = sorted({_conf(s)[2] for s in systems if s["conf"] and _conf(s)[0] == "lstm"} - {"none"})
-    t2 = {"title": "Table 2: LSTM with the lazy cell update vs normal, WER dev / eval by number of layers",
+    t2 = {"title": f"Table 2: LSTM with the lazy cell update vs normal, WER {shown} by number of layers",
           "columns": list(LAYER_COLUMNS), "rows": []}
-    t2["rows"].append(("LSTM", [_cell(_pick(
+    t2["rows"].append(("LSTM", [_cell(sets=sets, s=_pick(
         systems, lambda c, n, lz, r, L=L: c == "lstm" and n == L and lz == "none" and not r,
         f"table 2 lstm {L} layers")) for L in LAYER_COLUMNS]))
     for value in lazy_values or ["last"]:
-        t2["rows"].append((f"LSTM lazy={value}", [_cell(_pick(
+        t2["rows"].append((f"LSTM lazy={value}", [_cell(sets=sets, s=_pick(
             systems, lambda c, n, lz, r, L=L, v=value: c == "lstm" and n == L and lz == v and not r,
             f"table 2 lstm lazy={value} {L} layers")) for L in LAYER_COLUMNS]))
-    t3 = {"title": "Table 3: residual connections, WER dev / eval by number of layers",
+    t3 = {"title": f"Table 3: residual connections, WER {shown} by number of layers",
           "columns": list(RESIDUAL_COLUMNS), "rows": []}
     for cell in ("lstm", "gru"):
         for res in (False, True):
-            t3["rows"].append((cell.upper() + (" residual" if res else ""), [_cell(_pick(
+            t3["rows"].append((cell.upper() + (" residual" if res else ""), [_cell(sets=sets, s=_pick(
                 systems, lambda c, n, lz, r, cell=cell, L=L, res=res: c == cell and n == L and lz == "none"
                 and r == res, f"table 3 {cell} residual={res} {L} layers")) for L in RESIDUAL_COLUMNS]))
-    base = {"title": "Baselines: vanilla RNN and DNN (WER dev / eval, parameters)", "rows": []}
+    base = {"title": f"Baselines: vanilla RNN and DNN (WER {shown}, parameters)", "rows": []}
     for s in sorted(systems, key=lambda s: s["name"]):
         if s["conf"] and _conf(s)[0] in ("rnn", "dnn"):
-            cell = _cell(s)
+            cell = _cell(s, sets)
             cell.update(num_params=s["num_params"], num_layers=_conf(s)[1])
             base["rows"].append((f"{_conf(s)[0].upper()} {_conf(s)[1]}l", cell))
     if gmm is not None:
-        base["rows"].append(("GMM " + gmm["name"], dict(_cell(gmm), num_params=None, num_layers=None)))
+        base["rows"].append(("GMM " + gmm["name"], dict(_cell(gmm, sets), num_params=None, num_layers=None)))
     return {"table1": t1, "table2": t2, "table3": t3, "baselines": base}
 
 
-def _dev_eval(cell):
+def _dev_eval(cell, sets=SETS):
     if cell is None:
         return MISSING
-    return f"{fmt(cell['dev'], 'wer')} / {fmt(cell['eval'], 'wer')}"
+    return " / ".join(fmt(cell[name], "wer") for name in sets)
 
 
-def _dev_eval_ci(cell):
+def _dev_eval_ci(cell, sets=SETS):
     if cell is None:
         return ""
-    return f"{fmt(cell.get('dev_ci'), 'ci')} / {fmt(cell.get('eval_ci'), 'ci')}"
+    return " / ".join(fmt(cell.get(f"{name}_ci"), "ci") for name in sets)
 
 
-def format_paper_tables(tables):
+def format_paper_tables(tables, sets=SETS):
     lines = []
     for key in ("table1", "table2", "table3"):
         t = tables[key]
         label_width = max(len(r[0]) for r in t["rows"]) + 2
-        col_width = max([len(f(c)) for _, cells in t["rows"] for c in cells for f in (_dev_eval, _dev_eval_ci)]
+        col_width = max([len(f(c, sets)) for _, cells in t["rows"] for c in cells for f in (_dev_eval, _dev_eval_ci)]
                         + [13]) + 2
         lines += [f"# {t['title']}",
                   "# " + "".ljust(label_width) + "".join(f"{n} layer{'s' if n > 1 else ''}".rjust(col_width)
                                                         for n in t["columns"])]
         for label, cells in t["rows"]:
-            lines.append("# " + label.ljust(label_width) + "".join(_dev_eval(c).rjust(col_width) for c in cells))
-            if any(c and (c["dev_ci"] or c["eval_ci"]) for c in cells):
+            lines.append("# " + label.ljust(label_width) + "".join(_dev_eval(c, sets).rjust(col_width) for c in cells))
+            if any(c and any(c[f"{name}_ci"] for name in sets) for c in cells):
                 lines.append("# " + "  95% CI".ljust(label_width) +
-                             "".join(_dev_eval_ci(c).rjust(col_width) for c in cells))
+                             "".join(_dev_eval_ci(c, sets).rjust(col_width) for c in cells))
         lines.append("")
     t = tables["baselines"]
     lines.append(f"# {t['title']}")
@@ -266,8 +272,8 @@ def format_paper_tables(tables):
         lines.append("# (no rnn/dnn systems, no GMM decode dirs)")
     for label, cell in t["rows"]:
         params = fmt(cell["num_params"], "params")
-        ci = f"   95% CI {_dev_eval_ci(cell)}" if cell.get("dev_ci") or cell.get("eval_ci") else ""
-        lines.append(f"# {label:<16} {cell['system']:<16} {_dev_eval(cell):>17}   params {params}{ci}")
+        ci = f"   95% CI {_dev_eval_ci(cell, sets)}" if any(cell.get(f"{name}_ci") for name in sets) else ""
+        lines.append(f"# {label:<16} {cell['system']:<16} {_dev_eval(cell, sets):>17}   params {params}{ci}")
     return lines
 
 
@@ -291,22 +297,27 @@ def main():
     p.add_argument("--gmm-dir", help="GMM system shown as the reference line of --tables paper "
                                      "(default: exp/tri2b next to exp/nnet, when it exists)")
     p.add_argument("--lm", default="tgpr", help="LM of the decode dirs: decode_<lm>_<set> (default: tgpr)")
+    p.add_argument("--sets", default=" ".join(SETS),
+                   help="the test sets, decode_<lm>_<set> (default: %(default)s; e.g. \"dev test\")")
     p.add_argument("--json", metavar="FILE", help="also write every number to FILE (JSON)")
     p.add_argument("dirs", nargs="+", help="system dirs (exp/nnet/<name>) or dirs holding them (exp/nnet)")
     a = p.parse_args()
+    sets = tuple(a.sets.split())
+    if not sets:
+        raise InputError("--sets: no test set given")
     system_dirs = expand_system_dirs(a.dirs)
-    systems = read_systems(system_dirs, a.lm)
-    lines = compare_table(systems)
+    systems = read_systems(system_dirs, a.lm, sets)
+    lines = compare_table(systems, sets, a.lm)
     out = {"systems": {s["name"]: plain_system(s) for s in systems}}
     if a.tables == "paper":
         gmm_dir = find_gmm_dir(system_dirs, a.gmm_dir)
-        gmm = merge_seeds(os.path.basename(os.path.normpath(gmm_dir)), [read_system(gmm_dir, a.lm)]) \
-            if gmm_dir else None
-        if gmm_dir and gmm["wer_dev"] is None and gmm["wer_eval"] is None:
-            log.warning(f"{gmm_dir}: no decode_{a.lm}_{{dev,eval}} with wer files; no GMM line")
+        gmm = merge_seeds(os.path.basename(os.path.normpath(gmm_dir)), [read_system(gmm_dir, a.lm, sets)],
+                          sets=sets) if gmm_dir else None
+        if gmm_dir and all(gmm[f"wer_{s}"] is None for s in sets):
+            log.warning(f"{gmm_dir}: no decode_{a.lm}_{{{','.join(sets)}}} with wer files; no GMM line")
             gmm = None
-        tables = paper_tables(systems, gmm)
-        lines += [""] + format_paper_tables(tables)
+        tables = paper_tables(systems, gmm, sets)
+        lines += [""] + format_paper_tables(tables, sets)
         out["tables"] = tables
         out["gmm"] = gmm and plain_system(gmm)
     print("\n".join(lines))

@@ -154,3 +154,16 @@ def test_not_a_system_dir(tmp_path):
     r = subprocess.run([sys.executable, "-m", "steps_py.nnet.compare_wer", str(tmp_path / "x")], cwd=ROOT,
                        capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT))
     assert r.returncode != 0 and "neither a system dir" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_other_test_set_names(tmp_path):
+    """A Kaldi-dir recipe's sets are dev and test: --sets "dev test" reads decode_tgpr_test and labels it so."""
+    root = str(tmp_path / "exp")
+    make_system(root, "lstm_2l", conf("lstm", 2), {"dev": {12: 7}, "test": {10: 9}}, scoring=True)
+    out = run("--tables", "paper", "--sets", "dev test", "--json", str(tmp_path / "c.json"),
+              os.path.join(root, "nnet"))
+    assert "# WER test (tgpr)" in out and "eval" not in out
+    assert "WER dev / test by number of layers" in out
+    assert "7.00 / 9.00" in out
+    data = json.load(open(tmp_path / "c.json"))
+    assert data["systems"]["lstm_2l"]["wer_test"] == 9.0 and data["systems"]["lstm_2l"]["wer_ci_test"] is not None
