@@ -1,7 +1,7 @@
 """NSGD against SGD and Adam at equal epochs and at equal wall time, each with its learning rate tuned first.
 
 Usage: python bench/bench_optim.py [--nnet-conf conf/nnet/lstm_2l.conf] [--train-conf conf/nnet/train.conf]
-           [--num-epochs 1] [--tune-epochs 0.25] [--lr-factors 0.25,1,4] [--optimizers nsgd,sgd,adam]
+           [--num-epochs 1] [--tune-epochs 0.25] [--lr-factors 0.25,1,4,16] [--optimizers nsgd,sgd,adam]
            [--keep DIR] <data-dir> <ali-dir>
   e.g. (in egs/synth/s5) python ../../../bench/bench_optim.py data/train_fbank exp/tri2b_ali_train
 
@@ -27,26 +27,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from steps_py.nnet.config import NnetConfig  # noqa: E402  (after the path set-up, as a script)
-
-
-def scaled_conf(train_conf, factor, out_path):
-    """A copy of the train conf with initial_lr and final_lr multiplied by factor."""
-    lines = []
-    for line in open(train_conf):
-        name, eq, rest = line.partition("=")
-        if eq and name.strip() in ("initial_lr", "final_lr"):
-            value, _, comment = rest.partition("#")
-            line = f"{name}={float(value) * factor:g}" + (f"  #{comment}" if comment else "\n")
-        lines.append(line)
-    with open(out_path, "w") as f:
-        f.writelines(lines)
-    return out_path
+from steps_py.nnet.train import read_train_conf  # noqa: E402
 
 
 def train(a, opt, factor, epochs, out, env):
-    conf = scaled_conf(a.train_conf, factor, out + ".train.conf")
-    cmd = [sys.executable, "-m", "steps_py.nnet.train", "--nnet-conf", a.nnet_conf, "--train-conf", conf,
-           "--optimizer", opt, "--num-epochs", str(epochs), "--force", a.data_dir, a.ali_dir, out]
+    """steps_py.nnet.train with the train conf's initial_lr and final_lr multiplied by factor."""
+    tc = read_train_conf(a.train_conf)
+    cmd = [sys.executable, "-m", "steps_py.nnet.train", "--nnet-conf", a.nnet_conf, "--train-conf", a.train_conf,
+           "--optimizer", opt, "--num-epochs", str(epochs), "--force",
+           "--set", f"initial_lr={tc['initial_lr'] * factor:g}", "--set", f"final_lr={tc['final_lr'] * factor:g}",
+           a.data_dir, a.ali_dir, out]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if res.returncode != 0:
         print(f"{opt} x{factor:g}: training failed:\n{res.stderr[-1500:]}")
@@ -71,7 +61,7 @@ def main():
     p.add_argument("--train-conf", default="conf/nnet/train.conf")
     p.add_argument("--num-epochs", type=float, default=1.0)
     p.add_argument("--tune-epochs", type=float, default=0.25)
-    p.add_argument("--lr-factors", default="0.25,1,4")
+    p.add_argument("--lr-factors", default="0.25,1,4,16")
     p.add_argument("--optimizers", default="nsgd,sgd,adam")
     p.add_argument("--keep", help="keep the trained dirs under this dir")
     p.add_argument("data_dir")

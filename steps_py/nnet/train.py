@@ -1,7 +1,7 @@
 """Frame-level cross-entropy training of an acoustic model on GMM alignments (Kaldi's steps/nnet3/train_rnn.py).
 
 Usage: python -m steps_py.nnet.train [--nnet-conf conf/nnet/lstm_2l.conf] [--train-conf conf/nnet/train.conf]
-           [--num-jobs N] <data-dir> <ali-dir> <exp-dir>
+           [--num-jobs N] [--set NAME=VALUE ...] <data-dir> <ali-dir> <exp-dir>
   e.g. python -m steps_py.nnet.train --nnet-conf conf/nnet/lstm_2l.conf data/train_fbank exp/tri2b_ali_train \\
            exp/nnet/lstm_2l
 
@@ -39,7 +39,7 @@ from steps_py.common import (InputError, atomic_open, atomic_path, get_logger, p
 from steps_py.data.datadir import read_map
 from steps_py.feats.cmvn import read_cmvn_opts
 from steps_py.feats.pipeline import CmvnPipeline, iter_features
-from steps_py.kaldi.io import write_kaldi_vector
+from steps_py.kaldi.io import read_kaldi_vector, write_kaldi_vector
 from steps_py.nnet import egs as nnet_egs
 from steps_py.nnet.checkpoint import checkpoint_path, latest_checkpoint, read_checkpoint, save_checkpoint
 from steps_py.nnet.config import NnetConfig
@@ -58,9 +58,16 @@ TRAIN_DEFAULTS = {
 }
 
 
-def read_train_conf(path):
-    """conf/nnet/train.conf -> dict of typed settings (defaults above; unknown names are an error)."""
+def read_train_conf(path, overrides=()):
+    """conf/nnet/train.conf -> dict of typed settings (defaults above; unknown names are an error).
+
+    ``overrides``: (name, value text) pairs applied after the file (the command line's --set), checked alike."""
     raw = read_shell_conf(path, TRAIN_DEFAULTS) if path else dict(TRAIN_DEFAULTS)
+    where = {name: path for name in raw}
+    for name, value in overrides:
+        if name not in TRAIN_DEFAULTS:
+            raise InputError(f"--set {name}={value}: unknown setting {name!r} (known: {', '.join(sorted(TRAIN_DEFAULTS))})")
+        raw[name], where[name] = value, "--set"
     out = {}
     for name, value in raw.items():
         default = TRAIN_DEFAULTS[name]
@@ -78,8 +85,16 @@ def read_train_conf(path):
             else:
                 out[name] = int(value)
         except ValueError as e:
-            raise InputError(f"{path}: bad value {name}={value!r} ({e})") from None
+            raise InputError(f"{where[name]}: bad value {name}={value!r} ({e})") from None
     return out
+
+
+def parse_setting(text):
+    """'name=value' (a --set argument) -> (name, value)."""
+    name, eq, value = text.partition("=")
+    if not eq or not name.strip():
+        raise InputError(f"--set {text!r}: expected NAME=VALUE, e.g. --set initial_lr=4")
+    return name.strip(), value.strip()
 
 
 def lr_at(it, num_iters, initial, final):
@@ -185,10 +200,23 @@ def evaluate(model, frames, label_delay, batch_frames=20000):
     return tot_ce / max(tot_n, 1), tot_ok / max(tot_n, 1)
 
 
-# ----------------------------------------------------------------------------------------------- checkpoints
+def max_change_shares(n_limited, n_comp_limited, num_minibatches, num_components):
+    """(share of the minibatches whose whole-model change max_change limited, share of the (minibatch, component)
+    updates a per-component max-change limited), each in [0, 1]: Kaldi's "max-change was active" percentages."""
+    return n_limited / max(num_minibatches, 1), n_comp_limited / max(num_minibatches * num_components, 1)
 
 
-# ----------------------------------------------------------------------------------------------- one process
+def prior_ce(priors, targets):
+    """Cross-entropy (nats per frame) of always predicting the pdf ``priors`` [P] on ``targets`` [N] (IGNORE
+    skipped): what a model that has learnt nothing from its input scores."""
+    y = targets[targets != nnet_egs.IGNORE]
+    return float(-np.log(priors[y]).mean()) if len(y) else float("nan")
+
+
+def diverged(valid_ce, chance_ce):
+    """True when a validation CE (nats per frame) is not finite or no better than ``chance_ce`` (prior_ce)."""
+    return not math.isfinite(valid_ce) or valid_ce >= chance_ce
+
 
 def train_rank(rank, world, args, cfg, tc, shards, valid_utts, num_pdfs, input_dim, num_iters):
     """The training loop of one process (rank) over its shard; rank 0 validates, logs and checkpoints."""
@@ -209,6 +237,7 @@ def train_rank(rank, world, args, cfg, tc, shards, valid_utts, num_pdfs, input_d
     if rank == 0 and valid_utts:
         valid = nnet_egs.load_frames(iter_features(args.data_dir, utts=valid_utts, pipeline=pipeline), targets,
                                      what="valid")
+        chance_ce = prior_ce(read_kaldi_vector(os.path.join(args.exp_dir, "prior.vec")), valid.targets)
     del targets
     widths = tc["chunk_width"]
     mb_per_iter = max(1, round(tc["frames_per_iter"] / (tc["minibatch_size"] * widths[0])))
@@ -293,10 +322,20 @@ def train_rank(rank, world, args, cfg, tc, shards, valid_utts, num_pdfs, input_d
                             "valid_acc": valid_acc, "frames": round(float(stats[1])), "seconds": secs,
                             "max_change_applied": int(n_limited),
                             "max_change_per_component_applied": int(n_comp_limited)})
+            whole, comp = max_change_shares(n_limited, n_comp_limited, mb_per_iter, len(model.affine_records()))
             log.info(f"iter {it + 1}/{num_iters}: lr {lr:.4g}, train CE {train_ce:.4f}, valid CE {valid_ce:.4f}, "
                      f"valid frame acc {valid_acc:.4f}; {float(stats[1]):.0f} frames in {secs:.1f} s "
-                     f"({stats[1] / secs:.0f} frames/s); max-change applied to the whole model in {n_limited} "
-                     f"of {mb_per_iter} minibatches, to a component {n_comp_limited} times")
+                     f"({stats[1] / secs:.0f} frames/s); max-change active for the whole model in {n_limited} "
+                     f"of {mb_per_iter} minibatches ({100 * whole:.0f}%), per component in {100 * comp:.0f}% "
+                     f"of the updates")
+            if whole > 0.5:
+                log.warning(f"iter {it + 1}: max_change ({tc['max_change']}) limited the whole model in "
+                            f"{100 * whole:.0f}% of the minibatches: the steps are the limit's, not the gradient's; "
+                            f"lower initial_lr/final_lr (now {lr:.4g} at this iteration) in the train conf")
+            if valid is not None and it > 0 and diverged(valid_ce, chance_ce):   # the first model may be a start
+                raise InputError(f"training diverged at iteration {it + 1}: valid CE {valid_ce:.4g} is no better "
+                                 f"than predicting the pdf priors ({chance_ce:.4g}); lower initial_lr or max_change "
+                                 f"in the train conf ({checkpoint_path(args.exp_dir, it)} is the last model)")
             for k in ("lr", "train_ce", "valid_ce", "valid_acc"):
                 writer.add_scalar(k, history[-1][k], it + 1)
             writer.flush()
@@ -346,6 +385,9 @@ def prepare(args, cfg, tc):
         if src and os.path.exists(src):
             with atomic_path(os.path.join(d, name)) as tmp:
                 shutil.copyfile(src, tmp)
+    if args.overrides:      # the copy says what was trained: the command line's settings win, as the last lines
+        with open(os.path.join(d, "train.conf"), "a") as f:
+            f.write("\n# set on the command line\n" + "".join(f"{n}={v}\n" for n, v in args.overrides))
     cmvn_src = os.path.join(args.ali_dir, "cmvn_opts")
     cmvn_opts = open(cmvn_src).read().strip() if os.path.exists(cmvn_src) else "--norm-means=true --norm-vars=false"
     with atomic_open(os.path.join(d, "cmvn_opts")) as f:
@@ -378,15 +420,12 @@ def prepare(args, cfg, tc):
 
 def train(args):
     cfg = NnetConfig.from_file(args.nnet_conf)
-    tc = read_train_conf(args.train_conf)
-    if args.num_jobs:
-        tc["num_jobs"] = args.num_jobs
-    if args.optimizer:
-        tc["optimizer"] = args.optimizer
-    if args.num_epochs:
-        tc["num_epochs"] = args.num_epochs
-    if args.seed is not None:
-        tc["seed"] = args.seed
+    args.overrides = [parse_setting(t) for t in args.set or ()]
+    for name, value in (("num_jobs", args.num_jobs or None), ("optimizer", args.optimizer),
+                        ("num_epochs", args.num_epochs or None), ("seed", args.seed)):
+        if value is not None:
+            args.overrides.append((name, str(value)))
+    tc = read_train_conf(args.train_conf, args.overrides)
     env_world = int(os.environ.get("WORLD_SIZE", "1"))
     old_conf = os.path.join(args.exp_dir, "nnet.conf")
     if os.path.exists(old_conf) and not args.force and \
@@ -433,6 +472,8 @@ def main():
     p.add_argument("--optimizer", choices=["nsgd", "sgd", "adam"], help="override the train conf's optimizer")
     p.add_argument("--num-epochs", type=float, default=0, help="override the train conf's num_epochs")
     p.add_argument("--seed", type=int, help="override the train conf's seed (initialisation and data order)")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE",
+                   help="override a setting of the train conf (repeatable), e.g. --set initial_lr=4")
     p.add_argument("--force", action="store_true", help="train again even if final.pt exists")
     p.add_argument("data_dir")
     p.add_argument("ali_dir")

@@ -104,6 +104,16 @@ def test_lr_schedule_and_train_conf(tmp_path):
     conf.write_text("optimizer=rmsprop\n")
     with pytest.raises(InputError, match="optimizer"):
         train_nnet.read_train_conf(str(conf))
+    # the command line's --set wins over the file and is checked as strictly
+    conf.write_text("initial_lr=8.0\nnum_jobs=1\n")
+    tc = train_nnet.read_train_conf(str(conf), [train_nnet.parse_setting("initial_lr=2"), ("num_jobs", "2")])
+    assert tc["initial_lr"] == 2.0 and tc["num_jobs"] == 2 and tc["final_lr"] == 0.8
+    with pytest.raises(InputError, match="--set initial_rl=2: unknown setting"):
+        train_nnet.read_train_conf(str(conf), [("initial_rl", "2")])
+    with pytest.raises(InputError, match="--set: bad value num_jobs='two'"):
+        train_nnet.read_train_conf(str(conf), [("num_jobs", "two")])
+    with pytest.raises(InputError, match="expected NAME=VALUE"):
+        train_nnet.parse_setting("initial_lr")
 
 
 def test_valid_split_is_disjoint_and_seeded():

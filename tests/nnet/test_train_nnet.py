@@ -3,6 +3,7 @@ model, parallel jobs (torch.distributed) train and average, divergence stops wit
 written for Kaldi's latgen-faster-mapped are those the decoder used."""
 import json
 import os
+import re
 import shutil
 
 import kaldiio
@@ -83,10 +84,12 @@ def test_changed_model_conf_is_refused(trained, tmp_path):
 
 def test_two_parallel_jobs_average_their_models(trained, tmp_path):
     s5, _, _, _ = trained
-    conf = write_conf(str(tmp_path / "par.conf"), num_jobs=2)
+    conf = write_conf(str(tmp_path / "par.conf"))
     exp = os.path.join(s5, "exp", "nnet_test", "par")
-    log = train(s5, exp, conf)
+    log = train(s5, exp, conf, "--set", "num_jobs=2")
     assert "2 job(s) x 1 thread(s)" in log
+    # the copied conf says what was trained: the command line's setting last
+    assert open(os.path.join(exp, "train.conf")).read().rstrip().endswith("num_jobs=2")
     summary = json.load(open(os.path.join(exp, "train_summary.json")))
     assert summary["num_jobs"] == 2
     # the lr is scaled by the number of jobs, as Kaldi does
@@ -105,6 +108,34 @@ def test_divergence_stops_with_a_clear_error(trained, tmp_path):
                          capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT))
     assert res.returncode == 1
     assert "training diverged at iteration" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_huge_learning_rate_is_reported_and_stopped(trained, tmp_path):
+    """lr 1e6: max-change limits every step; the log says so per iteration and warns, and a validation CE no
+    better than predicting the priors stops training with a clear error (before: a finished, useless model)."""
+    s5, _, _, _ = trained
+    conf = write_conf(str(tmp_path / "huge.conf"), initial_lr=1e6, final_lr=1e6)
+    import subprocess
+    import sys
+    res = subprocess.run([sys.executable, "-m", "steps_py.nnet.train", "--nnet-conf", NNET_CONF, "--train-conf",
+                          conf, "data/train_fbank", "exp/tri2b_ali_train", str(tmp_path / "huge")], cwd=s5,
+                         capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT))
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert re.search(r"max-change active for the whole model in (\d+) of \1 minibatches \(100%\)", res.stderr)
+    assert "limited the whole model in 100% of the minibatches" in res.stderr
+    assert re.search(r"training diverged at iteration [2-9]: valid CE [\d.]+ is no better than predicting the pdf "
+                     r"priors", res.stderr)
+    assert not os.path.exists(tmp_path / "huge" / "final.pt")
+
+
+def test_divergence_is_judged_against_the_priors():
+    from steps_py.nnet.egs import IGNORE
+    from steps_py.nnet.train import diverged, max_change_shares, prior_ce
+    priors = np.array([0.5, 0.25, 0.25])
+    targets = np.array([0, 1, 2, 0, IGNORE])
+    assert np.isclose(prior_ce(priors, targets), np.log(2) * 0.5 + np.log(4) * 0.5)   # known by hand
+    assert diverged(1.0, 1.0) and not diverged(0.99, 1.0) and diverged(float("nan"), 1.0)
+    assert max_change_shares(78, 39, 78, 5) == (1.0, 0.1)
 
 
 def test_loglikes_for_kaldi_are_what_the_decoder_used(trained):
