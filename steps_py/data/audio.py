@@ -27,10 +27,13 @@ from steps_py.common import InputError
 
 INT16_SCALE = 32768.0
 SPHERE_EXTENSIONS = (".sph", ".wv1", ".wv2", ".nist")
+# Data-chunk sizes of a WAV written to a pipe, whose length was not known: 0 and 0xFFFFFFFF, and 0x7FFFF000, the
+# size sox writes (Kaldi's WaveInfo takes all three as "streamed": read to the end, no length promised).
+STREAMED_WAV_SIZES = (0, 0xFFFFFFFF, 0x7FFFF000)
 
 
 class AudioError(InputError):
-    """Audio of one utterance cannot be had (missing or unreadable file, failed pipe, empty audio).
+    """Audio of one utterance cannot be had (missing, unreadable or truncated file, failed pipe, empty audio).
 
     Feature extraction counts these per utterance as skips; ``kind`` names the reason for the summary.
     """
@@ -74,7 +77,43 @@ def _decode_bytes(data, what):
             samples, rate = soundfile.read(io.BytesIO(fixed), dtype="float32", always_2d=True)
         except (soundfile.LibsndfileError, RuntimeError, TypeError) as e2:
             raise AudioError(f"{what}: cannot decode audio ({e2})") from None
+    check_wav_length(io.BytesIO(data), len(samples), int(rate), what)
     return Audio(np.ascontiguousarray(samples.T) * np.float32(INT16_SCALE), int(rate))
+
+
+def wav_promised_frames(f):
+    """Sample frames that the data chunk of a RIFF/WAVE stream (binary file object ``f``) promises: its size over
+    the fmt chunk's block align. None when ``f`` is not RIFF/WAVE, its data size is a streamed placeholder
+    (STREAMED_WAV_SIZES) or no fmt chunk comes before the data chunk."""
+    f.seek(0)
+    head = f.read(12)
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    block_align = None
+    while True:
+        chunk = f.read(8)
+        if len(chunk) < 8:
+            return None
+        chunk_id, size = chunk[:4], int.from_bytes(chunk[4:], "little")
+        if chunk_id == b"data":
+            if size in STREAMED_WAV_SIZES or not block_align:
+                return None
+            return size // block_align
+        if chunk_id == b"fmt ":
+            block_align = int.from_bytes(f.read(size)[12:14], "little")
+            f.seek(size % 2, os.SEEK_CUR)
+        else:
+            f.seek(size + size % 2, os.SEEK_CUR)
+
+
+def check_wav_length(f, num_frames, rate, what):
+    """Raises AudioError (kind "truncated") when the WAV header of ``f`` promises more sample frames than the
+    ``num_frames`` decoded: a truncated file, whose transcript covers audio that is not there (Kaldi's WaveData
+    warns "Truncated file?")."""
+    promised = wav_promised_frames(f)
+    if promised is not None and promised > num_frames:
+        raise AudioError(f"{what}: truncated WAV (the header promises {promised} samples, {promised / rate:.3f} s; "
+                         f"the file holds {num_frames}, {num_frames / rate:.3f} s)", kind="truncated")
 
 
 def _fix_streamed_wav_header(data):
@@ -160,6 +199,8 @@ def read_audio_file(path):
         samples, rate = soundfile.read(path, dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, TypeError) as e:
         raise AudioError(f"{path}: cannot decode audio ({e})") from None
+    with open(path, "rb") as f:
+        check_wav_length(f, len(samples), int(rate), path)
     return Audio(np.ascontiguousarray(samples.T) * np.float32(INT16_SCALE), int(rate))
 
 

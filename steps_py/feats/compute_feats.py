@@ -9,7 +9,8 @@ the job finishes.
 The config file has Kaldi's syntax and options (steps_py.feats.features): unset options take Kaldi's defaults,
 unknown ones and those this code cannot honour are refused with the file and line.
 
-Utterances whose audio is missing, unreadable, a failed pipe, empty, too short for one frame (or for
+Utterances whose audio is missing, unreadable, truncated (a WAV whose header promises more samples than the file
+holds: its transcript covers audio that is not there), a failed pipe, empty, too short for one frame (or for
 --min-duration), or that give non-finite features are skipped: each is logged by name, and a summary line counts
 them by reason. A sample rate that differs from --sample-frequency is resampled if --allow-downsample /
 --allow-upsample allow it; otherwise the job stops with an error naming the utterance and both rates. The job fails

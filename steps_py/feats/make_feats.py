@@ -8,7 +8,7 @@ which write <feat-dir>/raw_<type>_<name>.JOB.{ark,scp}, then merges them into <d
 <data-dir>/utt2num_frames (and utt2dur with --write-utt2dur). <name> is the data dir's base name. The config used is
 copied to <data-dir>/conf/<type>.conf.
 
-Utterances without features (skipped by a job: missing or unreadable audio, too short...) are logged per utterance
+Utterances without features (skipped by a job: missing, unreadable or truncated audio, too short...) are logged per utterance
 in the job logs; the driver counts them and removes them from the data dir with fix_data_dir semantics (each drop
 counted in the log, originals in <data-dir>/.backup); if fewer than --min-success (0.95) of them got features,
 the step fails instead, as make_mfcc.sh does. Old feats.scp/cmvn.scp/utt2num_frames are moved there too

@@ -134,3 +134,35 @@ def test_command_line_inspection(speech):
     r = subprocess.run([sys.executable, "-m", "steps_py.data.audio_info", f"sox {path} -t wav - |"],
                        capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0 and f"{len(int16)} samples, 16000 Hz" in r.stdout
+
+
+def write_cut_wav(path, int16, rate, promised_seconds):
+    """A 16-bit WAV of ``int16`` whose RIFF and data sizes promise ``promised_seconds`` of audio (a copy cut short)."""
+    soundfile.write(path, int16, rate, subtype="PCM_16")
+    data = bytearray(open(path, "rb").read())
+    pos = data.index(b"data")
+    promised_bytes = int(promised_seconds * rate) * 2
+    data[4:8] = struct.pack("<I", pos + 8 + promised_bytes - 8)
+    data[pos + 4:pos + 8] = struct.pack("<I", promised_bytes)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_truncated_wav_is_an_audio_error_naming_the_file(speech, tmp_path):
+    """A header that promises 7.2 s over 1.5 s of data: kind "truncated" (a counted skip of the feature jobs), for
+    a file and for a pipe; audio_info says it in one line. sox's size for a stream of unknown length is no promise."""
+    _, _, int16 = speech
+    path = write_cut_wav(tmp_path / "cut.wav", np.resize(int16, 24000), 16000, promised_seconds=7.2)
+    lengths = "truncated WAV (the header promises 115200 samples, 7.200 s; the file holds 24000, 1.500 s)"
+    for spec, what in [(str(path), str(path)), (f"cat {path} |", f"output of 'cat {path}'")]:
+        with pytest.raises(AudioError) as e:
+            read_wav_scp_value(spec)
+        assert e.value.kind == "truncated" and str(e.value) == f"{what}: {lengths}"
+    r = subprocess.run([sys.executable, "-m", "steps_py.data.audio_info", str(path)], capture_output=True, text=True,
+                       cwd=ROOT)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr == f"ERROR (audio_info.py): {path}: {lengths}\n"
+    raw = tmp_path / "cut.raw"
+    raw.write_bytes(np.resize(int16, 24000).astype("<i2").tobytes())
+    audio = read_wav_scp_value(f"cat {raw} | sox -t raw -r 16000 -e signed -b 16 -c 1 - -t wav - |")
+    assert audio.samples.shape == (1, 24000)

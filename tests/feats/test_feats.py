@@ -234,6 +234,37 @@ def test_bad_utterances_are_counted_and_removed(corpus, tmp_path, caplog):
     assert validate_data_dir(d) == 5
 
 
+def test_truncated_wav_is_a_counted_skip(corpus, tmp_path):
+    """A WAV whose header promises 7.2 s over 1.5 s of data is skipped by name and counted, as unreadable audio is,
+    and the driver removes it (with its transcript) from the data dir."""
+    import struct
+    import soundfile
+    d = fresh_copy(corpus, tmp_path)
+    cut = tmp_path / "cut.wav"
+    soundfile.write(cut, np.resize(read_wav_scp_value(read_map(os.path.join(d, "wav.scp"))["f1-u1"]).samples[0],
+                                   24000).astype(np.int16), 16000, subtype="PCM_16")
+    data = bytearray(cut.read_bytes())
+    pos = data.index(b"data")
+    data[pos + 4:pos + 8] = struct.pack("<I", int(7.2 * 16000) * 2)
+    cut.write_bytes(bytes(data))
+    wav_scp = read_map(os.path.join(d, "wav.scp"))
+    wav_scp["f1-u1"] = str(cut)
+    with open(os.path.join(d, "wav.scp"), "w") as f:
+        f.writelines(f"{u} {v}\n" for u, v in sorted(wav_scp.items()))
+    env = dict(os.environ, PYTHONPATH=ROOT, PATH=os.path.join(ROOT, "utils") + os.pathsep + os.environ["PATH"])
+    r = subprocess.run([sys.executable, "-m", "steps_py.feats.make_feats", "--type", "mfcc", "--nj", "1",
+                        "--config", MFCC_CONF, "--min-success", "0.8", d, str(tmp_path / "log"),
+                        str(tmp_path / "mfcc")], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    job_log = open(tmp_path / "log" / "make_mfcc_train.1.log").read()
+    assert (f"utterance f1-u1: skipped (truncated): {cut}: truncated WAV (the header promises 115200 samples, "
+            f"7.200 s; the file holds 24000, 1.500 s)") in job_log
+    assert "Done 8 out of 9 utterances; skipped 1 (truncated: 1)" in job_log
+    assert "1 of 9 utterances of" in r.stderr and "8 utterances kept, 1 removed" in r.stderr
+    assert "Traceback" not in r.stderr + job_log
+    assert "f1-u1" not in read_map(os.path.join(d, "text")) and validate_data_dir(d) == 8
+
+
 def test_wrong_sample_rate(corpus, tmp_path):
     d = fresh_copy(corpus, tmp_path)
     wav_scp = read_map(os.path.join(d, "wav.scp"))
