@@ -28,7 +28,7 @@ import sys
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, ROOT)
 
-from steps_py.common import InputError, get_logger, run_main, str2bool, write_lines  # noqa: E402
+from steps_py.common import InputError, get_logger, open_input, run_main, str2bool, write_lines  # noqa: E402
 from steps_py.data.datadir import (c_sorted, fix_data_dir, read_map, read_map_lenient, validate_data_dir,  # noqa: E402
                               write_map)
 from steps_py.lang.lexicon import map_oovs_to_unk  # noqa: E402
@@ -121,7 +121,7 @@ def copy_data_dir(src, dst, name, upper_case=True):
 def lexicon_words(path):
     """The words (first fields) of a lexicon.txt."""
     words = set()
-    with open(path, encoding="utf-8") as f:
+    with open_input(path) as f:
         for line in f:
             if line.strip():
                 words.add(line.split(maxsplit=1)[0])
@@ -157,7 +157,7 @@ def prepare(data_dir, sets, lexicon=None, lm_text=None, unk_word="<UNK>", keep_s
     local = os.path.join(data_dir, "local")
     train_text = read_map(os.path.join(data_dir, "train", "text"), allow_empty_value=True)
     if lm_text:
-        with open(lm_text, encoding="utf-8") as f:
+        with open_input(lm_text) as f:
             sentences = [" ".join(line.split()) for line in f if line.strip()]
         if upper_case:
             sentences = [s.upper() for s in sentences]

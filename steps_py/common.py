@@ -120,10 +120,50 @@ def replace_dir(tmp_dir, final_dir):
         shutil.rmtree(old)
 
 
-def open_input(path):
-    """Opens a UTF-8 text file for reading; a missing or unreadable file raises InputError naming it."""
+class TextInput:
+    """A UTF-8 text file opened for reading (open_input): iterate over its lines, or read() it whole.
+
+    A line that is not UTF-8 raises InputError naming the file, the line and the byte (Python's own decoder would
+    stop with a UnicodeDecodeError that names neither, somewhere in a block of the file).
+    """
+
+    def __init__(self, path, f):
+        self.path, self._f = path, f
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        self._f.close()
+
+    def __iter__(self):
+        for n, line in enumerate(self._f, 1):
+            yield checked_utf8(line, self.path, n)
+
+    def read(self):
+        return "".join(self)
+
+
+def checked_utf8(line, path, n):
+    """``line`` (line ``n`` of ``path``, decoded with errors="surrogateescape") if it was valid UTF-8; otherwise
+    an InputError naming the file, the line and the first byte that is not UTF-8."""
     try:
-        return open(path, encoding="utf-8")
+        line.encode("utf-8")
+    except UnicodeEncodeError as e:
+        byte = ord(line[e.start]) - 0xDC00  # surrogateescape keeps an undecodable byte b as U+DC00 + b
+        raise InputError(f"{path}:{n}: not UTF-8 (byte 0x{byte:02x} at character {e.start + 1}); convert the file "
+                         f"with iconv -f <its encoding> -t utf-8") from None
+    return line
+
+
+def open_input(path):
+    """Opens a UTF-8 text file for reading as a TextInput; a missing or unreadable file raises InputError naming
+    it, and so does a line that is not UTF-8 (with its line number)."""
+    try:
+        return TextInput(path, open(path, encoding="utf-8", errors="surrogateescape"))
     except OSError as e:
         raise InputError(f"cannot read {path}: {e.strerror}") from None
 

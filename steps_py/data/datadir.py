@@ -89,7 +89,7 @@ def write_data_dir(d, wav_scp, text, utt2spk, spk2gender=None, utt2dur=None):
 def _check_sorted(path):
     """Raises InputError at the first line whose key is not strictly after the previous key in C order."""
     prev = None
-    with open(path, encoding="utf-8") as f:
+    with open_input(path) as f:
         for n, line in enumerate(f, 1):
             key = line.split(maxsplit=1)[0].encode("utf-8") if line.strip() else b""
             if prev is not None and key <= prev:

@@ -16,7 +16,7 @@ e.g.: python -m steps_py.lang.prepare_dict --keep-stress false data/local/dict d
 import argparse
 import os
 
-from steps_py.common import InputError, get_logger, run_main, str2bool, write_lines
+from steps_py.common import InputError, get_logger, open_input, run_main, str2bool, write_lines
 from steps_py.lang.lexicon import (OPTIONAL_SILENCE, SILENCE_PHONES, SPECIAL_ENTRIES, build_lexicon, count_words,
                               extra_questions, load_cmudict, nonsilence_phone_sets, read_lexicon, split_stress,
                               strip_stress)
@@ -25,14 +25,11 @@ log = get_logger("lang.prepare_dict")
 
 
 def read_word_counts(sources, has_ids, upper_case):
-    """Word counts over all sources; raises InputError for a missing file."""
+    """Word counts over all sources; raises InputError for a missing file or a line that is not UTF-8."""
     counts = None
     for path in sources:
-        try:
-            with open(path, encoding="utf-8") as f:
-                c = count_words(f, has_ids=has_ids, upper_case=upper_case)
-        except OSError as e:
-            raise InputError(f"cannot read {path}: {e.strerror}") from None
+        with open_input(path) as f:
+            c = count_words(f, has_ids=has_ids, upper_case=upper_case)
         log.info(f"{path}: {sum(c.values())} words, {len(c)} distinct")
         counts = c if counts is None else counts + c
     return counts

@@ -16,7 +16,7 @@ import shutil
 import tempfile
 
 
-from steps_py.common import InputError, get_logger, replace_dir, run_main, str2bool, write_lines
+from steps_py.common import InputError, get_logger, open_input, replace_dir, run_main, str2bool, write_lines
 from steps_py.data.datadir import c_sorted
 from steps_py.lang.lang_fst import (add_lex_disambig, add_word_positions, apply_phone_map, gen_topo, lexicon_fst_text,
                                phone_map, word_boundary)
@@ -33,7 +33,7 @@ def _read_phone_lines(path, required=True):
         if required:
             raise InputError(f"no such file {path}")
         return []
-    with open(path, encoding="utf-8") as f:
+    with open_input(path) as f:
         lines = [line.split() for line in f]
     for n, line in enumerate(lines, 1):
         if not line and not path.endswith("extra_questions.txt"):

@@ -10,7 +10,7 @@ first problem found is reported with its file and line.
 """
 import os
 
-from steps_py.common import InputError
+from steps_py.common import InputError, open_input
 from steps_py.kaldi.bindings import kaldifst, khg
 from steps_py.kaldi.symbols import read_symbol_table
 
@@ -23,7 +23,7 @@ REQUIRED = (["phones.txt", "words.txt", "oov.txt", "oov.int", "topo", "L.fst", "
 
 
 def _lines(path):
-    with open(path, encoding="utf-8") as f:
+    with open_input(path) as f:
         return [line.split() for line in f]
 
 

@@ -1,10 +1,14 @@
 """Data-dir validation and repair on small hand-written dirs."""
 import os
+import subprocess
+import sys
 
 import pytest
 
-from steps_py.common import InputError
-from steps_py.data.datadir import fix_data_dir, read_map, validate_data_dir, write_data_dir
+from steps_py.common import InputError, read_table
+from steps_py.data.datadir import fix_data_dir, read_map, read_map_lenient, validate_data_dir, write_data_dir
+
+from conftest import ROOT
 
 
 def make_dir(d):
@@ -88,3 +92,26 @@ def test_split_by_utterance_when_fewer_speakers_than_jobs(tmp_path):
     assert read_map(os.path.join(split, "2", "spk2utt")) == {"spk1": " ".join(parts[1])}
     with pytest.raises(InputError, match="cannot split 1 speaker"):
         split_data(str(d), 2, per_utt=False)
+
+
+def test_non_utf8_byte_names_the_file_and_line(tmp_path):
+    """A Latin-1 byte in text at line 600 (past the first block Python's decoder reads): every table reader and the
+    command-line steps name the file, the line and the byte in one line, without a traceback."""
+    utts = {f"spk1-{k:04d}": "spk1" for k in range(1, 701)}
+    d = str(tmp_path / "d")
+    write_data_dir(d, wav_scp={u: f"/x/{u}.wav" for u in utts}, text={u: "HELLO WORLD" for u in utts},
+                   utt2spk=utts)
+    lines = open(os.path.join(d, "text"), "rb").read().splitlines(keepends=True)
+    lines[599] = b"spk1-0600 CAF\xc9 OLE\n"
+    open(os.path.join(d, "text"), "wb").writelines(lines)
+    message = f"{d}/text:600: not UTF-8 (byte 0xc9 at character 14); convert the file with iconv -f <its encoding> " \
+              "-t utf-8"
+    for reader in (read_map, read_map_lenient, read_table):
+        with pytest.raises(InputError) as e:
+            reader(os.path.join(d, "text"))
+        assert str(e.value) == message
+    for step, args in [("validate_data_dir", ["--no-feats", d]), ("fix_data_dir", [d])]:
+        r = subprocess.run([sys.executable, "-m", f"steps_py.data.{step}"] + args, capture_output=True, text=True,
+                           cwd=ROOT)
+        assert r.returncode == 1 and "Traceback" not in r.stderr
+        assert r.stderr.splitlines()[-1] == f"ERROR ({step}.py): {message}"
