@@ -2,6 +2,7 @@
 files, booleans, JSON."""
 import argparse
 import contextlib
+import errno
 import json
 import logging
 import math
@@ -17,9 +18,29 @@ os.umask(_UMASK)
 
 LOG_FORMAT = "%(levelname)s (%(name)s[%(asctime)s]:%(funcName)s():%(filename)s:%(lineno)d) %(message)s"
 
+# OSError numbers that say there is no room left to write: disk full, disk quota exceeded.
+NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
 
 class InputError(Exception):
     """Bad input that the user must fix. ``main`` wrappers print it as one line, without a traceback."""
+
+
+class NoSpaceError(InputError):
+    """A file could not be written for want of room (disk full, quota): printed as one line naming the file."""
+
+
+@contextlib.contextmanager
+def writing(what):
+    """The context of a write to ``what`` (a file name, or words such as "the extraction in DIR"): an OSError in
+    the block saying the disk or the quota is full becomes a NoSpaceError naming it, one line for the user instead
+    of the chained tracebacks of the failed write and of the close that flushes it again."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno not in NO_SPACE_ERRNOS:
+            raise
+        raise NoSpaceError(f"cannot write {what}: {e.strerror}") from None
 
 
 def get_logger(name):
@@ -32,47 +53,70 @@ def get_logger(name):
 
 
 def run_main(main):
-    """Runs ``main()`` and turns an InputError into a one-line message and exit status 1."""
+    """Runs ``main()`` and turns an InputError, or an OSError saying the disk or quota is full, into a one-line
+    message and exit status 1."""
     try:
         sys.exit(main())
     except InputError as e:
-        print(f"ERROR ({os.path.basename(sys.argv[0])}): {e}", file=sys.stderr)
-        sys.exit(1)
+        _exit_with_error(e)
+    except OSError as e:
+        if e.errno not in NO_SPACE_ERRNOS:
+            raise
+        _exit_with_error(f"cannot write {e.filename}: {e.strerror}" if e.filename else
+                         f"{e.strerror} (the file being written is not known; see the log above)")
+
+
+def _exit_with_error(message):
+    print(f"ERROR ({os.path.basename(sys.argv[0])}): {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def _discard(tmp):
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
 
 
 @contextlib.contextmanager
 def atomic_open(path, mode="w", **kwargs):
-    """Opens a temporary file beside ``path`` and renames it to ``path`` only if the block finishes."""
+    """Opens a temporary file beside ``path`` and renames it to ``path`` only if the block finishes.
+
+    On any exception the temporary file is removed and ``path`` is left as it was; a full disk or quota is raised
+    as a NoSpaceError naming ``path``.
+    """
     d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=d, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the mode open() would
-    try:
-        with open(tmp, mode, **kwargs) as f:
-            yield f
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with writing(path):
+        os.makedirs(d, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=d, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+        try:
+            os.close(fd)
+            os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the mode open() would
+            with open(tmp, mode, **kwargs) as f:
+                yield f
+            os.replace(tmp, path)
+        except BaseException:
+            _discard(tmp)
+            raise
 
 
 @contextlib.contextmanager
 def atomic_path(path):
-    """Yields a temporary path beside ``path`` for a writer that wants a file name; renamed on success."""
+    """Yields a temporary path beside ``path`` for a writer that wants a file name; renamed on success.
+
+    On any exception the temporary file is removed; a full disk or quota is raised as a NoSpaceError naming
+    ``path``.
+    """
     d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, exist_ok=True)
     base = os.path.basename(path)
     stem, dot, ext = base.rpartition(".")
     tmp = os.path.join(d, f".{stem}.tmp.{ext}" if dot else f".{base}.tmp")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with writing(path):
+        os.makedirs(d, exist_ok=True)
+        try:
+            yield tmp
+            os.replace(tmp, path)
+        except BaseException:
+            _discard(tmp)
+            raise
 
 
 def progress(iterable=None, **kwargs):

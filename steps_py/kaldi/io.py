@@ -13,7 +13,7 @@ import struct
 
 import numpy as np
 
-from steps_py.common import InputError, atomic_path
+from steps_py.common import InputError, atomic_path, writing
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -326,14 +326,14 @@ def ark_scp_writer(ark_path, scp_path):
 
     Both are written under temporary names; when the block finishes, the ark is renamed into place first, then the
     scp (pointing at the final, absolute ark path), so an existing scp means a complete ark. On an exception both
-    temporaries are removed and nothing is renamed.
+    temporaries are removed and nothing is renamed; a full disk or quota is a NoSpaceError naming the ark.
     """
     import kaldiio
     ark_path, scp_path = os.path.abspath(ark_path), os.path.abspath(scp_path)
     os.makedirs(os.path.dirname(ark_path), exist_ok=True)
     tmp_ark, tmp_scp = f"{ark_path}.tmp{os.getpid()}", f"{scp_path}.tmp{os.getpid()}"
     try:
-        with kaldiio.WriteHelper(f"ark,scp:{tmp_ark},{tmp_scp}") as writer:
+        with writing(ark_path), kaldiio.WriteHelper(f"ark,scp:{tmp_ark},{tmp_scp}") as writer:
             yield writer
         with open(tmp_scp) as f:
             lines = [line.split(None, 1) for line in f.read().splitlines()]

@@ -30,13 +30,14 @@ Reading: ``Extraction.load(dir)``; ``ext.layer(k)`` -> {name: [N, H] array} (mem
 
 Phone tables are steps_py.memvis.phones', the memory-mapped .npz files steps_py.memvis.npz's.
 """
+import contextlib
 import json
 import os
 import re
 
 import numpy as np
 
-from steps_py.common import InputError, atomic_open, get_logger, read_json
+from steps_py.common import InputError, atomic_open, get_logger, read_json, writing
 from steps_py.kaldi.symbols import read_symbol_table
 from steps_py.memvis.npz import load_npz_member, write_npz_from_raw
 from steps_py.memvis.phones import find_silence_phones, position_independent_table
@@ -150,33 +151,36 @@ class ExtractionWriter:
             unknown = set(np.unique(kaldi_ids).tolist()) - set(self.phone_table) - {-1}
             if unknown:
                 raise InputError(f"{utt}: phone ids {sorted(unknown)[:5]} not in {self.phones}")
-        for key, a in arrays.items():
-            self._files[key].write(np.ascontiguousarray(a, dtype=self.dtype.newbyteorder("<")).tobytes())
-        self._files["feats"].write(np.ascontiguousarray(feats, dtype="<f4").tobytes())
-        self._files["kaldi_phone_ids"].write(kaldi_ids.astype("<i4").tobytes())
+        with writing(f"the extraction in {self.out_dir}"):
+            for key, a in arrays.items():
+                self._files[key].write(np.ascontiguousarray(a, dtype=self.dtype.newbyteorder("<")).tobytes())
+            self._files["feats"].write(np.ascontiguousarray(feats, dtype="<f4").tobytes())
+            self._files["kaldi_phone_ids"].write(kaldi_ids.astype("<i4").tobytes())
         self._seen.add(utt)
         self.utts.append(utt)
         self.num_frames.append(int(num_frames))
         self.words[utt] = list(words or [])
 
     def abort(self):
-        """Closes and deletes the temp files (nothing readable is left)."""
+        """Closes and deletes the temp files (nothing readable is left), also when a close fails (on a full disk
+        the flush of the last bytes does)."""
         for f in self._files.values():
-            f.close()
+            with contextlib.suppress(OSError):
+                f.close()
         for path in self._raw.values():
             if os.path.exists(path):
                 os.unlink(path)
 
     def close(self):
-        """Writes layer<k>.npz, phones.npz, feats.npz and finally index.json (each atomically)."""
-        for f in self._files.values():
-            f.close()
+        """Writes layer<k>.npz, phones.npz, feats.npz and finally index.json (each atomically); the temp files are
+        deleted whether that succeeds or not."""
         try:
+            with writing(f"the extraction in {self.out_dir}"):
+                for f in self._files.values():
+                    f.close()
             self._finish()
         finally:
-            for path in self._raw.values():
-                if os.path.exists(path):
-                    os.unlink(path)
+            self.abort()
 
     def _finish(self):
         total = int(sum(self.num_frames))

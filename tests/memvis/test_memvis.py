@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from steps_py.common import InputError
+from steps_py.common import InputError, NoSpaceError
 from steps_py.kaldi.io import read_alignments
 from steps_py.kaldi.symbols import read_symbol_table
 from steps_py.memvis import data as md
@@ -17,6 +17,7 @@ from steps_py.memvis.stats import smoothness
 
 from conftest import run_step
 from fakes import fake_extraction, fake_phone_table
+from full_disk import full_disk_open
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -139,6 +140,25 @@ def test_interrupted_or_damaged_extraction_is_not_readable(tmp_path, lstm_ext):
         f.write(b"x")
     with pytest.raises(InputError, match="incomplete"):
         md.Extraction.load(out)
+
+
+def test_extraction_on_a_full_disk_names_the_dir_and_leaves_no_temp_files(tmp_path, lstm_ext, monkeypatch):
+    """The temp files take 1000 bytes each before the disk is full. Utterances of 160 frames fail as they are
+    added; utterances of 5 frames stay in the write buffers and fail when the writer closes the files. Both times:
+    one NoSpaceError naming the extraction, and no temp file left."""
+    out = str(tmp_path / "ext")
+    monkeypatch.setattr(md, "open", full_disk_open(room=1000), raising=False)
+    for num_frames in (160, 5):
+        with pytest.raises(NoSpaceError) as e:
+            with md.ExtractionWriter(out, "lstm", 2, lstm_ext.cell_dim, lstm_ext.quantities,
+                                     phones=fake_phone_table()) as w:
+                for utt in lstm_ext.utts:
+                    start = lstm_ext.utt_slice(utt).start
+                    sl = slice(start, start + num_frames)
+                    w.add(utt, [{q: lstm_ext.values(k, q, sl) for q in lstm_ext.quantities} for k in (1, 2)],
+                          None, [], lstm_ext.feats[sl])
+        assert str(e.value) == f"cannot write the extraction in {out}: No space left on device"
+        assert os.listdir(out) == []
 
 
 def test_writer_rejects_mismatched_input(tmp_path):
