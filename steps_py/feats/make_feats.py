@@ -71,6 +71,8 @@ def features_up_to_date(data_dir, feature_type, config_text):
 def make_feats(data_dir, log_dir, feat_dir, feature_type, config_path=None, nj=4, cmd="run.py",
                write_utt2dur=False, overwrite=False, min_success=0.95):
     """Computes features of ``data_dir`` (see module doc). Returns the number of utterances with features."""
+    if nj < 1:
+        raise InputError(f"--nj {nj}: the number of parallel jobs must be at least 1")
     data_dir = data_dir.rstrip("/")
     name = os.path.basename(os.path.abspath(data_dir))
     for f in ("wav.scp", "utt2spk"):
@@ -97,7 +99,6 @@ def make_feats(data_dir, log_dir, feat_dir, feature_type, config_path=None, nj=4
             log.info(f"moved old {path} to {backup}/")
     validate_data_dir(data_dir, no_feats=True, no_text=True)   # as make_mfcc.sh: sorted tables, consistent spk2utt
     num_utts = len(read_map(os.path.join(data_dir, "utt2spk")))
-    nj = max(1, nj)
     # make_mfcc.sh splits wav.scp by utterance, so it runs more jobs than a set has speakers (WSJ's test sets have
     # 8-10); features need no speaker grouping, so such a data dir is split by utterance here.
     num_spks = len(set(read_map(os.path.join(data_dir, "utt2spk")).values()))

@@ -265,6 +265,18 @@ def test_truncated_wav_is_a_counted_skip(corpus, tmp_path):
     assert "f1-u1" not in read_map(os.path.join(d, "text")) and validate_data_dir(d) == 8
 
 
+def test_zero_jobs_is_an_error(corpus, tmp_path):
+    """--nj 0 used to run one job without a word."""
+    d = fresh_copy(corpus, tmp_path)
+    env = dict(os.environ, PYTHONPATH=ROOT, PATH=os.path.join(ROOT, "utils") + os.pathsep + os.environ["PATH"])
+    r = subprocess.run([sys.executable, "-m", "steps_py.feats.make_feats", "--type", "mfcc", "--nj", "0",
+                        "--config", MFCC_CONF, d, str(tmp_path / "log"), str(tmp_path / "mfcc")],
+                       capture_output=True, text=True, env=env)
+    assert (r.returncode, r.stderr) == (1, "ERROR (make_feats.py): --nj 0: the number of parallel jobs must be at "
+                                           "least 1\n")
+    assert not os.path.exists(os.path.join(d, "feats.scp")) and not (tmp_path / "log").exists()
+
+
 def test_wrong_sample_rate(corpus, tmp_path):
     d = fresh_copy(corpus, tmp_path)
     wav_scp = read_map(os.path.join(d, "wav.scp"))

@@ -1,9 +1,11 @@
-"""The job runner (run.py, Kaldi's run.pl) and parse_options.sh."""
+"""The job runner (run.py, Kaldi's run.pl), parse_options.sh and check_run_options.sh."""
 import os
 import subprocess
 import sys
 
-from conftest import ROOT
+import pytest
+
+from conftest import ROOT, make_recipe_dir
 
 RUN = os.path.join(ROOT, "utils", "run.py")
 
@@ -46,3 +48,38 @@ def test_parse_options(tmp_path):
     assert parse(["--config", str(conf), "--stage", "2"], tmp_path).stdout == "2 8 x 0\n"
     r = parse(["--no-such", "1"], tmp_path)
     assert r.returncode != 0 and "invalid option --no-such" in r.stderr
+
+
+def check(args, tmp_path):
+    script = tmp_path / "c.sh"
+    script.write_text(f"set -euo pipefail\nstage=0\nstop_stage=100\nnj=4\n. {ROOT}/utils/parse_options.sh\n"
+                      f". {ROOT}/utils/check_run_options.sh 9\n" 'echo "$stage $stop_stage $nj $#"\n')
+    return subprocess.run(["bash", str(script)] + args, capture_output=True, text=True)
+
+
+def test_check_run_options_accepts_good_values(tmp_path):
+    assert check([], tmp_path).stdout == "0 100 4 0\n"
+    assert check(["--stage", "9", "--stop-stage", "9", "--nj", "1"], tmp_path).stdout == "9 9 1 0\n"
+    assert check(["--stage", "-1", "--stop-stage", "0"], tmp_path).stdout == "-1 0 4 0\n"
+
+
+BAD_OPTIONS = [  # options, message; --stage 9 keeps a recipe that did not check --nj from running stages 0-8
+    (["--stage", "abc"], "--stage abc: not an integer"),
+    (["--stop-stage", "4.5"], "--stop-stage 4.5: not an integer"),
+    (["--stage", "9", "--nj", "two"], "--nj two: not an integer"),
+    (["--stage", "99"], "--stage 99: the last stage is 9"),
+    (["--stage", "5", "--stop-stage", "3"], "--stop-stage 3 is below --stage 5: no stage would run"),
+    (["--stage", "-2", "--stop-stage", "-1"], "--stop-stage -1: the first stage is 0"),
+    (["--stage", "9", "--nj", "0"], "--nj 0: the number of parallel jobs must be at least 1"),
+]
+
+
+@pytest.mark.parametrize("recipe", ["synth", "wsj", "kaldi_dir", "fsdd"])
+def test_every_run_sh_refuses_bad_numeric_options(recipe, tmp_path):
+    """egs/<recipe>/s5/run.sh stops at once with one line naming the option: nothing runs, nothing is written."""
+    s5 = make_recipe_dir(tmp_path, recipe)
+    for args, message in BAD_OPTIONS:
+        r = subprocess.run(["./run.sh", *args], cwd=s5, capture_output=True, text=True,
+                           env=dict(os.environ, KALDI_PY_PROGRESS="0"))
+        assert (r.returncode, r.stdout, r.stderr) == (1, "", f"./run.sh: {message}\n"), (recipe, args)
+    assert sorted(os.listdir(s5)) == ["cmd.sh", "conf", "local", "path.sh", "run.sh", "utils"]

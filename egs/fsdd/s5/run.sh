@@ -27,6 +27,7 @@ help_message=$(sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//')
 . ./path.sh
 . ./utils/parse_options.sh
 [ $# -eq 0 ] || { echo "$help_message" >&2; exit 1; }
+. ./utils/check_run_options.sh 9   # 9: the last stage; stops on a bad --stage, --stop-stage or --nj
 [ -x "$KALDI_PY_ROOT/tools/venv/bin/python" ] || { "$KALDI_PY_ROOT/tools/install.sh"; . ./path.sh; }
 fsdd=${fsdd:-$KALDI_PY_ROOT/../shared/corpora/fsdd/recordings}
 

@@ -46,6 +46,7 @@ log() {
 . ./conf/lm.conf
 . ./utils/parse_options.sh   # the command line overrides the conf files
 [ $# -eq 0 ] || { echo "$help_message" >&2; exit 1; }
+. ./utils/check_run_options.sh 9   # 9: the last stage; stops on a bad --stage, --stop-stage or --nj
 "$KALDI_PY_ROOT/tools/install.sh"   # installs what is missing; a second or two when everything is there
 . ./path.sh
 

@@ -37,6 +37,7 @@ log() {
 . ./conf/wsj.conf
 . ./utils/parse_options.sh   # the command line overrides the conf files
 [ $# -eq 0 ] || { echo "$help_message" >&2; exit 1; }
+. ./utils/check_run_options.sh 9   # 9: the last stage; stops on a bad --stage, --stop-stage or --nj
 [ -x "$KALDI_PY_ROOT/tools/venv/bin/python" ] || { "$KALDI_PY_ROOT/tools/install.sh"; . ./path.sh; }
 
 # The rows of a subset's utterances (speakers) in a larger data dir's per-utterance (per-speaker) tables.
