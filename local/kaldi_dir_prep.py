@@ -5,8 +5,9 @@ Prepares existing Kaldi data dirs for the recipe (egs/kaldi_dir/s5):
      spk2utt, and segments, spk2gender, utt2dur, reco2file_and_channel when present (feats.scp and cmvn.scp are
      not copied: stage 1 computes the features again). Without utt2spk (and spk2utt), each utterance is its own
      speaker. Words are upper-cased unless --upper-case false (CMUdict and prepare_dict use upper case).
-  2. repairs them as fix_data_dir does: utterances missing from text, wav.scp (or segments) or utt2spk are dropped,
-     each named in the log and counted; the result is validated.
+  2. repairs them as fix_data_dir does: utterances missing from text, wav.scp (or segments) or utt2spk, or whose
+     segment's recording is not in wav.scp, are dropped, each named once in the log with its reasons and counted;
+     the result is validated.
   3. writes <data-dir>/local/lm_text.txt (the sentences of --lm-text, or else the training transcripts) and
      <data-dir>/local/dict_words.txt (the words of the training transcripts and of the LM text), and makes
      <data-dir>/local/dict with steps_py.lang.prepare_dict (CMUdict, with --lexicon merged over it).
@@ -29,8 +30,8 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, ROOT)
 
 from steps_py.common import InputError, get_logger, open_input, run_main, str2bool, write_lines  # noqa: E402
-from steps_py.data.datadir import (c_sorted, fix_data_dir, read_map, read_map_lenient, validate_data_dir,  # noqa: E402
-                              write_map)
+from steps_py.data.datadir import (UTT_FILES, c_sorted, fix_data_dir, read_map, read_map_lenient,  # noqa: E402
+                                   utterances_to_drop, validate_data_dir, write_map)
 from steps_py.lang.lexicon import map_oovs_to_unk  # noqa: E402
 
 log = get_logger("kaldi_dir_prep")
@@ -89,24 +90,12 @@ def copy_data_dir(src, dst, name, upper_case=True):
             log.warning(f"{name}: {src} has no utt2spk or spk2utt: each utterance is its own speaker "
                         f"(per-speaker CMVN becomes per-utterance)")
         write_map(os.path.join(tmp, "utt2spk"), utt2spk)
-    utt2spk = read_map_lenient(os.path.join(tmp, "utt2spk"))
 
-    # name what fix_data_dir is going to drop
-    segments_path = os.path.join(tmp, "segments")
-    wav = read_map_lenient(os.path.join(tmp, "wav.scp"))
-    log_missing(name, "no entry in text", c_sorted(u for u in utt2spk if u not in text))
-    if os.path.isfile(segments_path):
-        segments = read_map_lenient(segments_path)
-        log_missing(name, "no entry in segments", c_sorted(u for u in utt2spk if u not in segments))
-        bad_rec = c_sorted(u for u, v in segments.items() if u in utt2spk and v.split()[:1] and
-                           v.split()[0] not in wav)
-        log_missing(name, "its recording is not in wav.scp", bad_rec)
-        if bad_rec:
-            write_map(segments_path, {u: v for u, v in segments.items() if u not in set(bad_rec)})
-    else:
-        log_missing(name, "no entry in wav.scp", c_sorted(u for u in utt2spk if u not in wav))
-    log_missing(name, "no entry in utt2spk", c_sorted(u for u in text if u not in utt2spk))
-    before = len(utt2spk)
+    # name what fix_data_dir is going to drop, each utterance once with its reasons
+    tables = {f: read_map_lenient(os.path.join(tmp, f)) for f in UTT_FILES if os.path.isfile(os.path.join(tmp, f))}
+    drops = utterances_to_drop(tables)
+    for reason in sorted(set(drops.values())):
+        log_missing(name, reason, [u for u, r in drops.items() if r == reason])
     kept = fix_data_dir(tmp)
     shutil.rmtree(os.path.join(tmp, ".backup"), ignore_errors=True)
     if kept == 0:
@@ -114,7 +103,7 @@ def copy_data_dir(src, dst, name, upper_case=True):
     validate_data_dir(tmp, no_feats=True)
     shutil.rmtree(dst, ignore_errors=True)
     os.replace(tmp, dst)
-    log.info(f"{name}: {src} -> {dst}: {kept} utterances kept, {before - kept} dropped")
+    log.info(f"{name}: {src} -> {dst}: {kept} utterances kept, {len(drops)} dropped")
     return kept
 
 

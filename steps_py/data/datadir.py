@@ -169,11 +169,46 @@ def validate_data_dir(d, no_feats=False, no_text=False, no_wav=False):
     return len(utts)
 
 
-def fix_data_dir(d):
-    """Sorts every table, keeps the utterances present in all per-utterance tables, regenerates spk2utt.
+def per_utterance_tables(names):
+    """The tables among ``names`` that fix_data_dir keeps in step: those keyed by utterance (wav.scp only when there
+    is no segments file: then it is keyed by recording)."""
+    return [n for n in UTT_FILES if n in names and not (n == "wav.scp" and "segments" in names)]
 
-    Like fix_data_dir.sh: the originals go to ``d/.backup/``; each drop is counted and logged per file.
-    Returns the number of utterances kept.
+
+def utterances_to_drop(tables):
+    """What fix_data_dir drops, and why: {utt: reason} (C order) for every utterance id of a per-utterance table
+    (``tables``: {file name: {key: value}}) that another one lacks ("no entry in text or wav.scp"), or whose
+    segment's recording is not in wav.scp."""
+    names = per_utterance_tables(tables)
+    recordings = tables["wav.scp"] if "segments" in tables and "wav.scp" in tables else None
+    drops = {}
+    for utt in c_sorted(set().union(*(tables[n] for n in names))):
+        reasons = []
+        lacking = [n for n in names if utt not in tables[n]]
+        if lacking:
+            reasons.append(f"no entry in {' or '.join(lacking)}")
+        if recordings is not None and utt in tables["segments"] and \
+                (tables["segments"][utt].split() or [""])[0] not in recordings:
+            reasons.append("its recording is not in wav.scp")
+        if reasons:
+            drops[utt] = "; ".join(reasons)
+    return drops
+
+
+def count_by_reason(drops):
+    """'no entry in text: 2, no entry in wav.scp: 1' of utterances_to_drop's {utt: reason}."""
+    counts = {}
+    for reason in drops.values():
+        counts[reason] = counts.get(reason, 0) + 1
+    return ", ".join(f"{reason}: {n}" for reason, n in sorted(counts.items()))
+
+
+def fix_data_dir(d):
+    """Sorts every table, keeps the utterances present in all per-utterance tables (and, with segments, those whose
+    recording is in wav.scp), regenerates spk2utt and drops the speakers and recordings left without utterances.
+
+    Like fix_data_dir.sh: the originals go to ``d/.backup/``; the dropped utterances are counted in the log, by
+    reason (utterances_to_drop). Returns the number of utterances kept.
     """
     present = [n for n in UTT_FILES + SPK_FILES if os.path.isfile(os.path.join(d, n))]
     if "utt2spk" not in present:
@@ -185,15 +220,11 @@ def fix_data_dir(d):
         path = os.path.join(d, name)
         shutil.copy(path, os.path.join(backup, name))
         tables[name] = read_map_lenient(path)
-    utt_tables = [n for n in present if n in UTT_FILES and not (n == "wav.scp" and "segments" in present)]
-    keep = set(tables["utt2spk"])
-    for name in utt_tables:
-        keep &= set(tables[name])
-    for name in utt_tables:
-        dropped = len(tables[name]) - len(keep)
-        if dropped:
-            log.warning(f"{d}/{name}: dropped {dropped} utterance(s) not present in every file "
-                        f"(originals in {backup})")
+    drops = utterances_to_drop(tables)
+    keep = set(tables["utt2spk"]) - set(drops)
+    if drops:
+        log.warning(f"{d}: dropped {len(drops)} utterance(s) ({count_by_reason(drops)}); originals in {backup}")
+    for name in per_utterance_tables(tables):
         write_map(os.path.join(d, name), {u: v for u, v in tables[name].items() if u in keep})
     utt2spk = {u: tables["utt2spk"][u] for u in keep}
     spk2utt = spk2utt_from_utt2spk(utt2spk)
@@ -202,7 +233,7 @@ def fix_data_dir(d):
         if name in tables:
             write_map(os.path.join(d, name), {s: v for s, v in tables[name].items() if s in spk2utt})
     if "segments" in tables and "wav.scp" in tables:
-        recs = {v.split()[0] for v in tables["segments"].values() if v}
+        recs = {tables["segments"][u].split()[0] for u in keep}
         write_map(os.path.join(d, "wav.scp"), {r: v for r, v in tables["wav.scp"].items() if r in recs})
     log.info(f"{d}: {len(keep)} utterances, {len(spk2utt)} speakers")
     return len(keep)

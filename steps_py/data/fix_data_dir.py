@@ -1,7 +1,8 @@
 """Usage: python -m steps_py.data.fix_data_dir <data-dir>
 
-Sorts the tables of a Kaldi data dir, keeps the utterances present in all of them (each drop counted in the log,
-originals kept in <data-dir>/.backup) and regenerates spk2utt.
+Sorts the tables of a Kaldi data dir, keeps the utterances present in all of them (and, with segments, those
+whose recording is in wav.scp; the drops are counted in the log by reason, originals kept in <data-dir>/.backup) and
+regenerates spk2utt.
 """
 import sys
 

@@ -60,6 +60,30 @@ def test_fix_keeps_common_utterances_and_logs_drops(tmp_path, caplog):
     assert os.path.exists(os.path.join(d, ".backup", "text"))
 
 
+def test_fix_counts_each_dropped_utterance_once_by_reason(tmp_path):
+    """5 utterances dropped for 5 reasons (two of them lack two tables): one count, by reason, that adds up; with
+    segments, a segment whose recording is not in wav.scp goes too, and so does a recording left without one."""
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "wav.scp").write_text("".join(f"{u} /x/{u}.wav\n" for u in ["a", "b", "e"]))
+    (d / "text").write_text("".join(f"{u} HI\n" for u in ["a", "c", "d", "e"]))
+    (d / "utt2spk").write_text("".join(f"{u} {u}\n" for u in ["a", "b", "c", "f"]))
+    r = subprocess.run([sys.executable, "-m", "steps_py.data.fix_data_dir", str(d)], capture_output=True, text=True,
+                       cwd=ROOT)
+    assert r.returncode == 0 and "Traceback" not in r.stderr
+    assert f"{d}: dropped 5 utterance(s) (no entry in text: 1, no entry in utt2spk: 1, no entry in wav.scp: 1, " \
+           "no entry in wav.scp or text: 1, no entry in wav.scp or utt2spk: 1)" in r.stderr
+    assert f"{d}: 1 utterances, 1 speakers" in r.stderr and validate_data_dir(str(d), no_feats=True) == 1
+    s = tmp_path / "s"
+    s.mkdir()
+    (s / "wav.scp").write_text("rec1 /x/1.wav\nrec3 /x/3.wav\n")
+    (s / "segments").write_text("u1 rec1 0 1\nu2 rec2 0 1\nu3 rec3 0 1\n")
+    (s / "text").write_text("u1 HI\nu2 HI\n")
+    (s / "utt2spk").write_text("u1 u1\nu2 u2\nu3 u3\n")
+    assert fix_data_dir(str(s)) == 1
+    assert read_map(s / "segments") == {"u1": "rec1 0 1"} and read_map(s / "wav.scp") == {"rec1": "/x/1.wav"}
+
+
 def test_tables_split_on_any_whitespace(tmp_path):
     """Kaldi's readers: the key ends at the first run of spaces or tabs; trailing blanks and CRLF endings go."""
     d = tmp_path / "d"

@@ -158,6 +158,36 @@ def test_bad_input_is_reported(tmp_path, source):
     assert r.returncode == 1 and "--lexicon" in r.stderr and "no such file" in r.stderr
 
 
+def test_each_dropped_utterance_is_named_once_and_counted(tmp_path):
+    """Train: 5 of 8 utterances dropped for 5 reasons (one table or two lacking each); dev (segments): one whose
+    recording is not in wav.scp. Each is named once with its reasons; the per-reason counts, the repair's count and
+    the summary agree."""
+    train, dev = tmp_path / "train", tmp_path / "dev"
+    write(train / "wav.scp", [f"{u} /w/{u}.wav" for u in ["spk1-a", "spk1-b", "spk1-d", "spk2-a", "spk3-a"]])
+    write(train / "text", [f"{u} HELLO" for u in ["spk1-a", "spk1-c", "spk1-d", "spk2-a", "spk2-b", "spk3-a"]])
+    write(train / "utt2spk", [f"{u} {u[:4]}" for u in ["spk1-a", "spk1-b", "spk1-c", "spk1-e", "spk2-a", "spk3-a"]])
+    write(dev / "wav.scp", ["rec1 /w/rec1.wav"])
+    write(dev / "segments", ["spk4-a rec1 0.0 1.0", "spk4-b rec2 0.0 1.0"])
+    write(dev / "text", ["spk4-a HELLO", "spk4-b HELLO"])
+    write(dev / "utt2spk", ["spk4-a spk4", "spk4-b spk4"])
+    r = subprocess.run([sys.executable, PREP, "--train", str(train), "--dev", str(dev), str(tmp_path / "data")],
+                       capture_output=True, text=True, env=ENV)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    reasons = {"spk1-b": "no entry in text", "spk1-c": "no entry in wav.scp", "spk1-d": "no entry in utt2spk",
+               "spk1-e": "no entry in wav.scp or text", "spk2-b": "no entry in wav.scp or utt2spk"}
+    named = [line.split("train: dropping ", 1)[1] for line in r.stderr.splitlines() if "train: dropping " in line]
+    assert sorted(named) == sorted(f"{u}: {why}" for u, why in reasons.items())
+    for why in reasons.values():
+        assert f"train: 1 utterance(s) dropped: {why}\n" in r.stderr
+    assert "train.tmp: dropped 5 utterance(s) (no entry in text: 1, no entry in utt2spk: 1, no entry in wav.scp: 1, " \
+           "no entry in wav.scp or text: 1, no entry in wav.scp or utt2spk: 1)" in r.stderr
+    assert f"train: {train} -> {tmp_path}/data/train: 3 utterances kept, 5 dropped" in r.stderr
+    assert "dev: dropping spk4-b: its recording is not in wav.scp" in r.stderr
+    assert f"dev: {dev} -> {tmp_path}/data/dev: 1 utterances kept, 1 dropped" in r.stderr
+    assert list(read_map(tmp_path / "data" / "train" / "utt2spk")) == ["spk1-a", "spk2-a", "spk3-a"]
+    assert list(read_map(tmp_path / "data" / "dev" / "segments")) == ["spk4-a"]
+
+
 @pytest.fixture(scope="session")
 def kaldi_dir_recipe(source, tmp_path_factory):
     """egs/kaldi_dir/s5 on the source dirs, as a user runs it: ./run.sh --stop-stage 0 (without --lexicon), then
