@@ -214,7 +214,8 @@ def prior_ce(priors, targets):
 
 
 def diverged(valid_ce, chance_ce):
-    """True when a validation CE (nats per frame) is not finite or no better than ``chance_ce`` (prior_ce)."""
+    """True when a validation CE (nats per frame) is not finite or no better than ``chance_ce`` (prior_ce); train
+    checks it from the end of the first epoch on."""
     return not math.isfinite(valid_ce) or valid_ce >= chance_ce
 
 
@@ -269,6 +270,7 @@ def train_rank(rank, world, args, cfg, tc, shards, valid_utts, num_pdfs, input_d
                  f"{tc['chunk_left_context']} left context, label delay {cfg.label_delay}); optimizer {tc['optimizer']}, lr {tc['initial_lr']} -> {tc['final_lr']}")
 
     t_start = time.time()
+    first_epoch_end = num_iters / tc["num_epochs"] if tc["num_epochs"] > 0 else math.inf   # in iterations
     for it in range(start, num_iters):
         # every job starts each iteration from the averaged model with a fresh optimizer (momentum, NSGD's Fisher
         # estimates, Adam's moments), as each iteration of Kaldi's train_rnn.py is a new nnet3-train process
@@ -332,7 +334,8 @@ def train_rank(rank, world, args, cfg, tc, shards, valid_utts, num_pdfs, input_d
                 log.warning(f"iter {it + 1}: max_change ({tc['max_change']}) limited the whole model in "
                             f"{100 * whole:.0f}% of the minibatches: the steps are the limit's, not the gradient's; "
                             f"lower initial_lr/final_lr (now {lr:.4g} at this iteration) in the train conf")
-            if valid is not None and it > 0 and diverged(valid_ce, chance_ce):   # the first model may be a start
+            # after one pass over the data a model must beat the priors (before it, a slow start is no failure)
+            if valid is not None and it + 1 >= first_epoch_end and diverged(valid_ce, chance_ce):
                 raise InputError(f"training diverged at iteration {it + 1}: valid CE {valid_ce:.4g} is no better "
                                  f"than predicting the pdf priors ({chance_ce:.4g}); lower initial_lr or max_change "
                                  f"in the train conf ({checkpoint_path(args.exp_dir, it)} is the last model)")

@@ -112,7 +112,8 @@ def test_divergence_stops_with_a_clear_error(trained, tmp_path):
 
 def test_huge_learning_rate_is_reported_and_stopped(trained, tmp_path):
     """lr 1e6: max-change limits every step; the log says so per iteration and warns, and a validation CE no
-    better than predicting the priors stops training with a clear error (before: a finished, useless model)."""
+    better than predicting the priors after the first epoch stops training with a clear error (before: a finished,
+    useless model)."""
     s5, _, _, _ = trained
     conf = write_conf(str(tmp_path / "huge.conf"), initial_lr=1e6, final_lr=1e6)
     import subprocess
