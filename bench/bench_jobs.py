@@ -1,20 +1,21 @@
 """Parallel training (num_jobs N, models averaged every iteration) against one job, at equal epochs.
 
 Usage: python bench/bench_jobs.py [--nnet-conf conf/nnet/lstm_2l.conf] [--train-conf conf/nnet/train.conf]
-           [--jobs 2] [--seeds 1,2,3] [--variants kaldi,lr1,iters,lr1_iters] [--set NAME=VALUE ...] [--keep DIR]
+           [--jobs 2] [--seeds 1,2,3] [--job-seeds 1] [--variants kaldi,lr1,iters,lr1_iters] [--set NAME=VALUE ...] [--keep DIR]
            <data-dir> <ali-dir>
   e.g. (in egs/fsdd/s5) python ../../../bench/bench_jobs.py --train-conf conf/nnet/train_fsdd.conf \\
            data/train_fbank exp/tri2b_ali_train
 
-Trains the model with one job once per seed (the spread of the reference), then with N jobs (seed 1) in each
-variant, all through steps_py.nnet.train with the same train conf otherwise:
+Trains the model with one job once per seed (the spread of the reference), then with N jobs in each variant
+(once per --job-seeds), all through steps_py.nnet.train with the same train conf otherwise:
   kaldi      Kaldi's rule: each job's lr is N times the conf's, each job trains frames_per_iter per iteration
              (so N times fewer iterations, i.e. model averages, than one job)
   lr1        the conf's lr unscaled (each job at one job's lr), N times fewer iterations
   iters      lr times N, frames_per_iter / N per job: as many iterations (and fresh optimizers) as one job
   lr1_iters  both
 Prints per run the validation CE, its ratio to the mean of the one-job runs, the iterations, the training seconds
-and frames per second. "Within 2%" means a ratio <= 1.02. Run nothing else on the machine meanwhile.
+and frames per second. "Within 2%" means a ratio <= 1.02. Run nothing else on the machine meanwhile. With --keep
+DIR the runs are kept there and a second call resumes or reuses them (remove DIR to train afresh).
 """
 import argparse
 import json
@@ -43,8 +44,9 @@ def variant_settings(variant, tc, jobs):
 
 
 def train(a, settings, out, env):
-    cmd = [sys.executable, "-m", "steps_py.nnet.train", "--nnet-conf", a.nnet_conf, "--train-conf", a.train_conf,
-           "--force"]
+    cmd = [sys.executable, "-m", "steps_py.nnet.train", "--nnet-conf", a.nnet_conf, "--train-conf", a.train_conf]
+    if not a.keep:
+        cmd.append("--force")
     for s in list(a.set or ()) + settings:
         cmd += ["--set", s]
     res = subprocess.run(cmd + [a.data_dir, a.ali_dir, out], env=env, capture_output=True, text=True)
@@ -59,9 +61,10 @@ def main():
     p.add_argument("--train-conf", default="conf/nnet/train.conf")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--seeds", default="1,2,3", help="seeds of the one-job reference")
+    p.add_argument("--job-seeds", default="1", help="seeds of each N-job variant")
     p.add_argument("--variants", default=",".join(VARIANTS))
     p.add_argument("--set", action="append", metavar="NAME=VALUE", help="a train-conf setting for every run")
-    p.add_argument("--keep", help="keep the trained dirs under this dir")
+    p.add_argument("--keep", help="keep the trained dirs under this dir (and resume or reuse them)")
     p.add_argument("data_dir")
     p.add_argument("ali_dir")
     a = p.parse_args()
@@ -80,7 +83,11 @@ def main():
                                                        os.path.join(work, f"one_seed{seed}"), env)))
         ref = sum(s["final_valid_ce"] for _, s in runs) / len(runs)
         for v in variants:
-            runs.append((f"{a.jobs} jobs, {v}", train(a, variant_settings(v, tc, a.jobs), os.path.join(work, v), env)))
+            for seed in a.job_seeds.split(","):
+                name, out = f"{a.jobs} jobs, {v}", os.path.join(work, v)
+                if seed != "1":
+                    name, out = f"{name}, seed {seed}", f"{out}_seed{seed}"
+                runs.append((name, train(a, variant_settings(v, tc, a.jobs) + [f"seed={seed}"], out, env)))
         print(f"{a.nnet_conf}, {a.train_conf}: {tc['num_epochs']:g} epochs; reference: the mean valid CE of the "
               f"one-job runs, {ref:.4f}")
         print(f"{'run':24s} {'valid CE':>9s} {'/ 1 job':>8s} {'iters':>6s} {'lr first':>9s} {'seconds':>8s} "
