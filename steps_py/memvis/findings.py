@@ -33,7 +33,8 @@ Claims (id: paper statement -> the measured difference d whose interval decides;
 holds: true when the interval of d lies above 0, false when below, "inconclusive" when it contains 0, "not
 measured" when a model or number is missing. LSTM/GRU claims compare models of equal num_layers (both plain:
 lazy none, no residual) when there are such pairs, else every LSTM with every GRU; a claim with several comparisons
-is true when all are, false when one is, and carries the interval of the least favourable one.
+is true when all are, false when one is, and carries the interval of the least favourable one. Each LSTM/GRU
+comparison (smoother, noise) also gives each model's own number with its interval (lstm_ci95, gru_ci95).
 
 Outputs: <out-dir>/findings.json {"set", "num_samples", "models": {name: {"dirs", "seeds", "cell", "num_layers",
 "lazy", "residual", "wer", "wer_ci95", "analyses"}}, "claims": [{"id", "paper", "measured", "ci95", "holds",
@@ -288,7 +289,14 @@ def lstm_gru_pairs(models):
     return [(a, b) for a in models if a["cell"] == "lstm" for b in models if b["cell"] == "gru"]
 
 
-def _lstm_vs_gru(cid, models, sample, statistic, describe, how, opts):
+def _lstm_vs_gru(cid, models, sample, single, lstm_minus_gru, describe, how, opts):
+    """A claim comparing each LSTM with its GRU (lstm_gru_pairs): ``single(array [S, U])`` is one model's number,
+    d = single(LSTM) - single(GRU) (``lstm_minus_gru``) or its negative; each comparison also carries each model's
+    own number with its interval (lstm_ci95, gru_ci95) on the utterances both have."""
+    def statistic(a):
+        d = single(a[0]) - single(a[1])
+        return d if lstm_minus_gru else -d
+
     measured, results = {}, []
     for lstm, gru in lstm_gru_pairs(models):
         p = paired(lstm, gru, sample)
@@ -296,7 +304,9 @@ def _lstm_vs_gru(cid, models, sample, statistic, describe, how, opts):
             measured[f"{lstm['name']} vs {gru['name']}"] = NOT_MEASURED
             continue
         r = _interval(list(p), statistic, opts)
-        measured[f"{lstm['name']} vs {gru['name']}"] = {**describe(lstm, gru, p), "d": r["d"], "ci95": r["ci95"],
+        own = [_interval([x], lambda a: single(a[0]), opts)["ci95"] for x in p]
+        measured[f"{lstm['name']} vs {gru['name']}"] = {**describe(lstm, gru, p), "lstm_ci95": own[0],
+                                                       "gru_ci95": own[1], "d": r["d"], "ci95": r["ci95"],
                                                        "seeds": [len(p[0]), len(p[1])], "utts": p[0].shape[1]}
         results.append(r)
     return _claim(cid, measured, results, how)
@@ -309,8 +319,7 @@ def _raw_smoothness(m):
 
 def claim_smoother(models, opts):
     return _lstm_vs_gru(
-        "lstm_smoother_than_gru", models, _memory("smoothness"),
-        lambda a: float(np.nanmean(a[1]) - np.nanmean(a[0])),
+        "lstm_smoother_than_gru", models, _memory("smoothness"), lambda a: float(np.nanmean(a)), False,
         lambda lstm, gru, p: {"lstm": float(np.nanmean(p[0])), "gru": float(np.nanmean(p[1])),
                               "lstm_raw": _raw_smoothness(lstm), "gru_raw": _raw_smoothness(gru)},
         "d = smoothness(GRU) - smoothness(LSTM): per utterance, per-unit standardised vectors, mean step / mean "
@@ -326,7 +335,7 @@ def claim_noise(models, opts):
     def median(a):
         return float(np.median(a.mean(0)))
     return _lstm_vs_gru(
-        "noise_lingers_in_lstm", models, _noise, lambda a: median(a[0]) - median(a[1]),
+        "noise_lingers_in_lstm", models, _noise, median, True,
         lambda lstm, gru, p: {"lstm_median": median(p[0]), "gru_median": median(p[1]),
                               "lstm_censored_share": _censored(lstm), "gru_censored_share": _censored(gru)},
         "d = median persistence (frames) of LSTM - GRU, per utterance the mean over layers (memvis.noise)", opts)

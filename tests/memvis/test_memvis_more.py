@@ -362,6 +362,13 @@ def test_findings_hold_fail_or_stay_inconclusive_with_planted_samples():
         assert c["ci95"][0] > 0
     smooth = {c["id"]: c for c in claims}["lstm_smoother_than_gru"]
     assert smooth["measured"]["lstm vs gru"]["d"] == pytest.approx(0.2, abs=0.03)
+    for cid, lstm_key, gru_key in (("lstm_smoother_than_gru", "lstm", "gru"),
+                                   ("noise_lingers_in_lstm", "lstm_median", "gru_median")):
+        m = {c["id"]: c for c in claims}[cid]["measured"]["lstm vs gru"]   # each model's own number and interval
+        for key, ci in ((lstm_key, "lstm_ci95"), (gru_key, "gru_ci95")):
+            assert m[ci][0] <= m[key] <= m[ci][1] and m[ci][0] < m[ci][1], (cid, key, m)
+        assert m["lstm_ci95"][0] > m["gru_ci95"][1] if cid == "noise_lingers_in_lstm" else \
+            m["lstm_ci95"][1] < m["gru_ci95"][0]
     flipped = _world((0.3, 0.5, 4), (0.2, 0.3, 8), more, fewer, more, (none, fewer))
     h = _holds(fnd.evaluate_claims(flipped, num_samples=500))
     assert h == {k: False for k in h}
