@@ -4,8 +4,9 @@
 // (|code| <= codec.max_code, set by --bits):
 // linear  value = offset + code * step;  log  value = sign(code) * knee * expm1(|code| * step).
 // Blobs are base64 of zlib-deflated bytes; utterance traces are unit-major [H, T] with deltas along T.
-// Open the page with #selftest to run runSelfTest(): it exercises the explorer and writes "ok ..." or "error ..."
-// into <div id="selftest-result">.
+// A page may hold several models (the run page: one <script class="memvis-model"> each, and a model selector).
+// Open the page with #selftest to run runSelfTest(): it exercises the explorer (of every model) and, on the run page,
+// the claim links, and writes "ok ..." or "error ..." into <div id="selftest-result">.
 "use strict";
 
 const GUTTER = 60;         // px left of every track for labels; frame t starts at x = GUTTER + t * zoom
@@ -17,7 +18,8 @@ const QUANTITY_NAMES = {c: "c (cell)", h: "h (output / state)", i: "i (input gat
                         o: "o (output gate)", z: "z (update gate)", r: "r (reset gate)", n: "n (candidate)"};
 
 const state = {data: null, utt: 0, layer: null, quantity: null, units: [], zoom: 2, range: null,
-               detailUnit: 0, phone: null, cache: new Map(), ui: {}, heat: null, box: null};
+               detailUnit: 0, phone: null, cache: new Map(), ui: {}, heat: null, box: null,
+               sources: [], model: 0, modelSelect: null};
 
 // ---------------------------------------------------------------------------------------------------------------
 // Small helpers
@@ -640,18 +642,47 @@ function buildExplorer(data) {
     state.ui.tooltip);
 }
 
+// The explorer data of the page: [{name, node}], one <script id="memvis-data"> (one-model page, name null) or one
+// <script class="memvis-model" data-model=NAME> per model (the run page, with a model selector).
+function dataSources() {
+  const single = document.getElementById("memvis-data");
+  if (single) return [{name: null, node: single}];
+  return Array.from(document.querySelectorAll("script.memvis-model"), node => ({name: node.dataset.model, node}));
+}
+
+// Shows model ``index`` of the page's data sources in the explorer (rebuilt from scratch: controls, caches).
+async function loadModel(index) {
+  const source = state.sources[index];
+  const data = JSON.parse(source.node.textContent);
+  Object.assign(state, {data, model: index, utt: 0, units: [], range: null, detailUnit: 0, cache: new Map(), ui: {},
+                        heat: null, box: null});
+  if (state.modelSelect) state.modelSelect.value = String(index);
+  buildExplorer(data);
+  const counts = data.stats.counts;
+  state.phone = phonesWithFrames().reduce((best, p) => best === null || counts[p] > counts[best] ? p : best, null);
+  await readControlsAndRender();
+}
+
+function buildModelSelector() {
+  if (state.sources.length < 2) return;
+  state.modelSelect = select(state.sources.map((s, i) => [String(i), s.name]),
+                             () => loadModel(Number(state.modelSelect.value)));
+  document.getElementById("explorer-models").replaceChildren(labelled("model", state.modelSelect));
+}
+
 async function start() {
-  const data = JSON.parse(document.getElementById("memvis-data").textContent);
-  state.data = data;
+  state.sources = dataSources();
   if (typeof DecompressionStream === "undefined") {
     setStatus("This browser has no DecompressionStream; open the page in a current Chromium, Firefox or Safari.",
               true);
     return;
   }
-  buildExplorer(data);
-  const counts = data.stats.counts;
-  state.phone = phonesWithFrames().reduce((best, p) => best === null || counts[p] > counts[best] ? p : best, null);
-  await readControlsAndRender();
+  if (state.sources.length === 0) {
+    setStatus("This page holds no explorer data.", true);
+    return;
+  }
+  buildModelSelector();
+  await loadModel(0);
   if (location.hash === "#selftest") await runSelfTest();
 }
 
@@ -743,17 +774,47 @@ function selfTestParsing(done) {
   done.push("parsing");
 }
 
+// The run page (steps_py.memvis.run_report): the claims table comes first, and every claim links to an element of
+// the page that exists and holds a figure or a table (or says why it has none).
+function selfTestRunPage(done) {
+  const claims = document.getElementById("claims");
+  if (!claims) return;
+  const firstSection = document.querySelector("h2");
+  check(firstSection && firstSection.id === "claims-heading", `first section ${firstSection && firstSection.id}`);
+  const links = Array.from(claims.querySelectorAll("a[href^='#']"));
+  check(links.length > 0, "no claim links to a figure");
+  for (const link of links) {
+    const target = document.getElementById(link.getAttribute("href").slice(1));
+    check(target !== null, `claim link ${link.getAttribute("href")} leads nowhere`);
+    check(target.querySelector("img, table, .missing") !== null, `${link.getAttribute("href")} shows nothing`);
+  }
+  done.push(`claims first, ${links.length} claim links resolve`);
+}
+
+async function selfTestModel(done) {
+  check(state.data.utts.length > 0, "no utterances");
+  await selfTestAllViews(done);
+  if (state.data.stats.frames > 0) {
+    await selfTestHoverAndClick(done);
+    await selfTestRanking(done);
+  }
+}
+
 async function runSelfTest() {
   const result = document.getElementById("selftest-result");
   const done = [];
   try {
-    check(state.data.utts.length > 0, "no utterances");
     selfTestParsing(done);
-    await selfTestAllViews(done);
-    if (state.data.stats.frames > 0) {
-      await selfTestHoverAndClick(done);
-      await selfTestRanking(done);
+    selfTestRunPage(done);
+    for (let i = 0; i < state.sources.length; i++) {
+      if (state.sources.length > 1) {
+        await loadModel(i);
+        check(state.modelSelect.value === String(i), `model selector ${state.modelSelect.value}`);
+        done.push(`model ${state.sources[i].name}`);
+      }
+      await selfTestModel(done);
     }
+    if (state.sources.length > 1) await loadModel(0);
     result.textContent = "ok " + done.join("; ");
   } catch (err) {
     result.textContent = "error " + err.message + "\n" + (err.stack || "");

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from steps_py.memvis import report as mr
+from steps_py.memvis import report_page as rp
 from steps_py.memvis import report_data as rd
 
 from chromium import SELFTEST_JS, Chromium, assert_clean_run, need_chromium, run_selftest
@@ -127,11 +127,11 @@ def test_phone_segments_and_numbers():
     assert rd.phone_segments([3, 3, -1, 5, 5, 5]) == [[0, 2, 3], [2, 3, -1], [3, 6, 5]]
     numbers = {"a": {"b": 0.123456}, "long": list(range(20)), "flag": False, "x": None, "clip": 10.0,
                "layers": [{"share": 0.0, "n": 3}, {"share": 0.5}]}
-    rows = dict(mr.flatten_numbers(numbers))
+    rows = dict(rp.flatten_numbers(numbers))
     assert rows == {"a.b": "0.1235", "long": "20 values, min 0, max 19", "flag": "no", "x": "n/a", "clip": "10",
                     "layers[0].share": "0", "layers[0].n": "3", "layers[1].share": "0.5"}
-    assert mr.key_numbers(numbers) == [("a.b", "0.1235"), ("layers[0].share", "0"), ("layers[1].share", "0.5")]
-    assert mr.key_numbers(dict(numbers, summary={"wer": 9.97})) == [("wer", "9.97")]
+    assert rp.key_numbers(numbers) == [("a.b", "0.1235"), ("layers[0].share", "0"), ("layers[1].share", "0.5")]
+    assert rp.key_numbers(dict(numbers, summary={"wer": 9.97})) == [("wer", "9.97")]
 
 
 # ---------------------------------------------------------------------------------------------------------------
