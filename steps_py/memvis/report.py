@@ -2,7 +2,7 @@
 
 Writes one self-contained HTML page about the memory of a recurrent acoustic model:
   1. the figures of every analysis found in <memvis-dir>/<analysis>/ (*.png, or *.svg when there is no PNG of the
-     same name) with the numbers of its numbers.json (its "summary" object, if any, shown first as key numbers);
+     same name) with the numbers of its numbers.json (key numbers first, in words and units: report_numbers);
   2. the findings table of findings.json (steps_py.memvis.findings: claims {id, paper, measured, holds, how}), if
      there is one;
   3. an interactive explorer (plain JS on <canvas>): pick an utterance, a layer, a quantity (c, h, gates) and units;
@@ -37,6 +37,7 @@ import os
 from steps_py.common import InputError, atomic_open, get_logger, run_main
 from steps_py.memvis.data import Extraction
 from steps_py.memvis.report_data import explorer_data
+from steps_py.memvis.report_numbers import READABLE, readable_numbers
 from steps_py.memvis.report_page import (collect_analyses, explorer_html, find_findings, format_value, inline_assets,
                                          numbers_table, parse_list)
 
@@ -54,8 +55,9 @@ def analyses_html(analyses):
         for fig in a["figures"]:
             parts.append(f'<figure><img alt="{e(fig["name"])}" src="data:{fig["mime"]};base64,{fig["data"]}">'
                          f'<figcaption>{e(fig["name"])}</figcaption></figure>')
-        if a["key_numbers"] and len(a["numbers"]) > 25:
-            parts.append(numbers_table(a["key_numbers"], "key numbers"))
+        key = readable_numbers(a["name"], a.get("raw"), a["key_numbers"])
+        if key and (len(a["numbers"]) > 25 or a["name"] in READABLE):
+            parts.append(numbers_table(key, "key numbers"))
         if a["numbers"]:
             table = numbers_table(a["numbers"], "numbers.json")
             if len(a["numbers"]) > 25:
