@@ -173,3 +173,13 @@ def fake_extraction(out_dir, cell="lstm", num_layers=2, cell_dim=32, num_utts=6,
         for utt, feats, ali, layer_internals in zip(utts, feats_list, phone_list, internals):
             writer.add(utt, layer_internals, ali, words[utt], feats)
     return Extraction.load(out_dir)
+
+
+def random_bundle(cell, seed=0):
+    """A checkpoint.AcousticModelBundle around a randomly initialised model (no transition model needed)."""
+    from steps_py.nnet.checkpoint import AcousticModelBundle
+    torch.set_num_threads(1)
+    torch.manual_seed(seed)
+    cfg = NnetConfig(cell=cell, num_layers=2, cell_dim=16)
+    model = AcousticModel(cfg, 40, 10).eval()
+    return AcousticModelBundle(model, np.zeros(10, np.float32), cfg, CmvnPipeline(), None, None)

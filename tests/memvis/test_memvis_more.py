@@ -15,6 +15,7 @@ from steps_py.memvis import noise, stats
 from steps_py.memvis import trajectories as traj
 
 from conftest import ROOT, run_step
+from fakes import random_bundle
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -28,21 +29,6 @@ def extractions(tmp_path_factory):
     return {cell: fake_extraction(str(d / f"extract_{cell}"), cell=cell, num_layers=2, cell_dim=16, num_utts=4,
                                   seed=1, max_frames=160)
             for cell in ("lstm", "gru")}
-
-
-def random_bundle(cell, seed=0):
-    """A checkpoint.AcousticModelBundle around a randomly initialised model (no transition model needed)."""
-    import torch
-    torch.set_num_threads(1)
-
-    from steps_py.nnet.checkpoint import AcousticModelBundle
-    from steps_py.feats.pipeline import CmvnPipeline
-    from steps_py.nnet.config import NnetConfig
-    from steps_py.nnet.model import AcousticModel
-    torch.manual_seed(seed)
-    cfg = NnetConfig(cell=cell, num_layers=2, cell_dim=16)
-    model = AcousticModel(cfg, 40, 10).eval()
-    return AcousticModelBundle(model, np.zeros(10, np.float32), cfg, CmvnPipeline(), None, None)
 
 
 # ---------------------------------------------------------------------------------------------------------------

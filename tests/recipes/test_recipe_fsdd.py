@@ -59,3 +59,4 @@ def test_every_system_decodes_real_speech(fsdd_recipe):
     assert os.path.isfile(os.path.join(s5, "exp", "nnet", "memvis_dev", "findings", "findings.json"))
     for m in ["lstm_2l", "gru_2l"]:
         assert os.path.getsize(os.path.join(s5, "exp", "nnet", m, "memvis_dev", "report.html")) > 10000
+    assert os.path.getsize(os.path.join(s5, "exp", "nnet", "memvis_dev", "report.html")) > 10000  # the run's page

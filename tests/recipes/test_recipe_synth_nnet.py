@@ -147,6 +147,11 @@ def test_reports_render_in_chromium_without_errors(memvis_recipe):
             html = open(page, encoding="utf-8").read()
             assert "findings" in html.lower() and html.count("data:image/png;base64") >= 8
             assert_clean_run(run_selftest(browser, page), page)
+        page = os.path.join(memvis_recipe, "exp", "nnet", "memvis_dev", "report.html")   # the run's page
+        run = run_selftest(browser, page)
+        assert_clean_run(run, page)
+        assert "claims first, 8 claim links resolve" in run.selftest and "model gru_2l" in run.selftest
+        assert os.path.getsize(page) < 30e6
 
 
 def test_recognize_new_audio(tiny_nnet):

@@ -16,7 +16,7 @@
 #            -> exp/nnet/compare_wer.txt (other grids: compare_wer_<grid>.txt)
 #   stage 8: memory of each model on dev (extracted while decoding): the analyses (conf/memvis.conf),
 #            models side by side, the paper's claims  -> exp/nnet/<model>/memvis_dev, exp/nnet/memvis_dev
-#   stage 9: an HTML report per model to open in a browser -> exp/nnet/<model>/memvis_dev/report.html
+#   stage 9: HTML pages to open in a browser: each model's and the run's -> exp/nnet/{<model>/,}memvis_dev/report.html
 #   WER lines of every decode go to RESULTS.
 set -euo pipefail
 
