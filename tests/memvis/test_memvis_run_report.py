@@ -266,3 +266,28 @@ def test_run_page_in_chromium_claims_first_and_every_claim_links_to_its_figure(r
     assert {"#fig1", "#fig2", "#fig3", "#table1", "#table2", "#table3"} <= hrefs
     assert "claims first, 8 claim links resolve" in run.selftest and "model gru_2l" in run.selftest
     print(f"run page self-test in {time.time() - t:.1f} s: {run.selftest[:200]}")
+
+
+def test_lazy_model_fills_fig5_and_a_run_without_findings_still_renders(run_s5, tmp_path, browser):
+    """A lazy-update LSTM beside the plain models (its analyses copied from lstm_2l): Fig. 5 shows it with its
+    baseline and the explorer offers the three models; without findings.json the claims table says so."""
+    import shutil
+    nnet = os.path.join(run_s5, "exp", "nnet")
+    lazy = tmp_path / "lstm_lazy_2l"
+    shutil.copytree(os.path.join(nnet, "lstm_2l", "memvis_dev"), lazy / "memvis_dev")
+    os.symlink(os.path.join(nnet, "lstm_2l", "extract_dev"), lazy / "extract_dev")
+    (lazy / "nnet.conf").write_text("cell=lstm\nnum_layers=2\nlazy=last\n")
+    page = tmp_path / "report.html"
+    run_main(rr, ["--utts", "2", "--findings", tmp_path / "none.json", os.path.join(nnet, "lstm_2l"),
+                  os.path.join(nnet, "gru_2l"), lazy, page])
+    text = page.read_text(encoding="utf-8")
+    fig5 = text[text.index('id="fig5"'):text.index('id="wer-tables"')]
+    assert "lstm_lazy_2l (LSTM, 2 layers, lazy update: last)" in fig5 and "lstm_2l (LSTM, 2 layers)" in fig5
+    assert fig5.count("<img") == 2 and 'class="missing"' not in fig5
+    assert 'id="claims" class="missing">No findings.json' in text
+    run = browser.run_page("file://" + str(page) + "#selftest", LAYOUT_JS.replace(
+        "claims.querySelectorAll(\"a[href^='#']\")", "[]"), wait=60.0)
+    layout = json.loads(run.selftest)
+    run.selftest = layout["selftest"]
+    assert_clean_run(run, str(page))
+    assert layout["models"] == ["lstm_2l", "gru_2l", "lstm_lazy_2l"] and layout["rows"] == 0
