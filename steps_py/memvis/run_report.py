@@ -225,7 +225,7 @@ def main():
     for d in nnet_dirs:
         if not os.path.isdir(d):
             raise InputError(f"no such directory {d}")
-    out_dir = os.path.dirname(os.path.abspath(out_html))
+    out_dir = os.path.dirname(out_html) or "."
     findings = read_optional_json(a.findings or os.path.join(out_dir, "findings", "findings.json"), "findings.json")
     default_wer = os.path.join(os.path.dirname(os.path.normpath(nnet_dirs[0])), "compare_wer.json")
     compare_wer = read_optional_json(a.compare_wer or (default_wer if os.path.isfile(default_wer) else None),
