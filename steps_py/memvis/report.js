@@ -677,12 +677,10 @@ async function start() {
               true);
     return;
   }
-  if (state.sources.length === 0) {
-    setStatus("This page holds no explorer data.", true);
-    return;
+  if (state.sources.length > 0) {  // else the page (a run without extractions) has nothing to explore
+    buildModelSelector();
+    await loadModel(0);
   }
-  buildModelSelector();
-  await loadModel(0);
   if (location.hash === "#selftest") await runSelfTest();
 }
 

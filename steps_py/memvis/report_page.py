@@ -160,8 +160,9 @@ def explorer_html(models, js):
 
     models: [(name, data)] with data from report_data.explorer_data; one model with name None is the one-model page
     (<script id="memvis-data">), several get one <script class="memvis-model" data-model=name> each and a model
-    selector in the page. Returns (html, bytes of the data)."""
+    selector in the page; none: the section says there is nothing to explore. Returns (html, bytes of the data)."""
     e = html.escape
+    status = "Loading the explorer needs JavaScript." if models else "No extraction to explore."
     if len(models) == 1 and models[0][0] is None:
         blobs = [f'<script type="application/json" id="memvis-data">{script_json(models[0][1])}</script>']
     else:
@@ -171,7 +172,7 @@ def explorer_html(models, js):
     body = "\n".join(blobs)
     return f"""<h2 id="explorer">Explorer</h2>
 <div id="explorer-models"></div>
-<div id="explorer-root"><p id="explorer-status">Loading the explorer needs JavaScript.</p></div>
+<div id="explorer-root"><p id="explorer-status">{status}</p></div>
 <div id="selftest-result"></div>
 {body}
 <script>

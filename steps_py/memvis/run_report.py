@@ -159,10 +159,7 @@ def render_run_page(title, findings, models, compare, compare_wer, explorers, so
     css, js = inline_assets()
     shown, variants, baselines = choose_models(models)
     fmodels = findings[1].get("models") or {}
-    explorer, _ = explorer_html(explorers, js) if explorers else (
-        '<h2 id="explorer">Explorer</h2><p class="missing">No extraction to explore.</p>'
-        '<div id="selftest-result"></div><div id="explorer-models"></div><div id="explorer-root"></div>'
-        f'<script>\n{js}\n</script>', 0)
+    explorer, _ = explorer_html(explorers, js)
     made = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     nav = " ".join(f'<a href="#{a}">{e(t)}</a>' for a, t in (
         ("claims-heading", "Claims"), ("fig1", "Fig. 1"), ("fig2", "Fig. 2"), ("fig3", "Fig. 3"),

@@ -21,7 +21,7 @@ from steps_py.memvis import report_claims as rc
 from steps_py.memvis import run_report as rr
 from steps_py.memvis.report_numbers import num, readable_numbers
 
-from chromium import Chromium, assert_clean_run, need_chromium
+from chromium import SELFTEST_JS, Chromium, assert_clean_run, need_chromium
 from conftest import ROOT, make_recipe_dir
 
 FSDD = os.path.join(ROOT, "..", "shared", "corpora", "fsdd", "recordings")
@@ -268,7 +268,7 @@ def test_run_page_in_chromium_claims_first_and_every_claim_links_to_its_figure(r
     print(f"run page self-test in {time.time() - t:.1f} s: {run.selftest[:200]}")
 
 
-def test_lazy_model_fills_fig5_and_a_run_without_findings_still_renders(run_s5, tmp_path, browser):
+def test_lazy_model_fills_fig5_and_runs_without_findings_or_extraction_still_render(run_s5, tmp_path, browser):
     """A lazy-update LSTM beside the plain models (its analyses copied from lstm_2l): Fig. 5 shows it with its
     baseline and the explorer offers the three models; without findings.json the claims table says so."""
     import shutil
@@ -291,3 +291,10 @@ def test_lazy_model_fills_fig5_and_a_run_without_findings_still_renders(run_s5, 
     run.selftest = layout["selftest"]
     assert_clean_run(run, str(page))
     assert layout["models"] == ["lstm_2l", "gru_2l", "lstm_lazy_2l"] and layout["rows"] == 0
+    # a run whose models have analyses but no extraction: nothing to explore, the page still passes
+    os.remove(lazy / "extract_dev")
+    bare = tmp_path / "bare.html"
+    run_main(rr, ["--findings", tmp_path / "none.json", lazy, bare])
+    assert "No extraction to explore." in bare.read_text(encoding="utf-8")
+    run = browser.run_page("file://" + str(bare) + "#selftest", SELFTEST_JS, wait=30.0)
+    assert_clean_run(run, str(bare))
