@@ -14,7 +14,8 @@
 #   findings: the paper's claims alone, from what the models' decodes, extractions and noise runs hold (no
 #            analysis is run; what is missing is "not measured"), e.g. for the 17 models of --grid paper_small
 #                                                             -> exp/nnet/memvis_<set>/findings/
-#   report:  one self-contained HTML page per model           -> exp/nnet/<model>/memvis_<set>/report.html
+#   report:  one self-contained HTML page per model, and the run's (claims first, LSTM beside GRU, the paper's
+#            figures in its order)                          -> exp/nnet/{<model>/,}memvis_<set>/report.html
 # A grid other than default writes its side-by-side views and findings to exp/nnet/memvis_<set>_<grid>/.
 # Each analysis is skipped when its numbers.json is newer than the extraction.
 set -euo pipefail
