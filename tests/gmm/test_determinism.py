@@ -121,5 +121,5 @@ def test_equal_alignment_does_not_depend_on_the_job_split(tiny_recipe):
         for j in range(1, int(nj) + 1):
             ali.update(read_int_vectors(os.path.join(out, f"ali.{j}.gz")))
         alis.append(ali)
-    assert len(alis[0]) > 50 and alis[0].keys() == alis[1].keys()
+    assert len(alis[0]) >= 20 and alis[0].keys() == alis[1].keys()
     assert all(np.array_equal(alis[0][u], alis[1][u]) for u in alis[0])
