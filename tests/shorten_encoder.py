@@ -31,10 +31,11 @@ class _Writer:
         return bytes(int(bits[i:i + 8], 2) for i in range(0, len(bits), 8))
 
 
-def encode(samples, version=1, blocksize=256, nmean=4, ftype=5, plan=None, skip=b""):
+def encode(samples, version=1, blocksize=256, nmean=4, ftype=5, plan=None, skip=b"", verbatim=b"RIF"):
     """Shorten stream of int samples [channels, n] (a last partial block gets its own BLOCKSIZE). ``plan``: one entry per
     block group, a command (FN_DIFF0-3, FN_QLPC, FN_ZERO) or a tuple (command, bitshift, blocksize) that first sets
-    the bit shift and block size (DIFF2 after its end); default: cycles through DIFF0-3 and QLPC. ``skip``: header bytes to be skipped."""
+    the bit shift and block size (DIFF2 after its end); default: cycles through DIFF0-3 and QLPC. ``skip``: header bytes to be skipped.
+    ``verbatim``: the bytes of the first VERBATIM chunk (a .shn file keeps its WAV header there; ffmpeg needs one)."""
     samples = np.asarray(samples, dtype=np.int64)
     channels, n = samples.shape
     w = _Writer()
@@ -51,8 +52,8 @@ def encode(samples, version=1, blocksize=256, nmean=4, ftype=5, plan=None, skip=
         for b in skip:                                       # bytes the decoder skips, each u(7) as shorten writes them
             w.u(b, 7)
     w.u(FN_VERBATIM, 2)                                      # a verbatim chunk (a file header), skipped on decoding
-    w.u(3, 5)
-    for b in b"RIF":
+    w.u(len(verbatim), 5)
+    for b in verbatim:
         w.u(b, 8)
     nwrap = max(3, len(QLPC_COEFS))
     lpcqoffset = 32 if version > 1 else 0

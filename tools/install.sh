@@ -2,7 +2,8 @@
 # Usage: tools/install.sh [--no-apt]
 # Installs what the recipes need, skipping what is already there:
 #  - Debian packages: espeak-ng, flite, festival (+ kal diphone and slt HTS voices), sox, fortunes (text source),
-#    chromium + a font (headless browser for tests/memvis/test_memvis_report.py);
+#    chromium + a font (headless browser for tests/memvis/test_memvis_report.py), ffmpeg (the independent shorten
+#    decoder tests/data/test_shorten.py checks ours against);
 #  - a virtualenv in tools/venv with torch (CPU build, installed first and pinned) and tools/requirements.txt.
 # Idempotent: a second run with everything present takes a second or two.
 set -euo pipefail
@@ -15,7 +16,7 @@ log() { echo "$(date '+%F %T') install.sh: $*" >&2; }
 
 if $apt; then
   debs="espeak-ng flite festival festvox-kallpc16k festvox-us-slt-hts sox fortunes fortunes-min"
-  debs="$debs chromium fonts-dejavu-core"
+  debs="$debs chromium fonts-dejavu-core ffmpeg"
   missing=""
   for p in $debs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
