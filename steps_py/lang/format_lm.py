@@ -4,7 +4,8 @@ Copies <lang-dir> to <out-lang-dir> and adds G.fst, the ARPA LM as an ilabel-sor
 (Kaldi's utils/format_lm.sh: ``arpa2fst --disambig-symbol=#0 --read-symbol-table=words.txt``; back-off arcs carry
 #0, <s> and </s> become epsilons). N-grams with a word that is not in words.txt are removed first and counted per
 order (as find_arpa_oovs.pl / remove_oovs.pl; WSJ's LDC LMs have such words). The result is loaded back and
-checked. The out dir is built beside <out-lang-dir> and renamed into place at the end.
+checked. The out dir is built beside <out-lang-dir> and renamed into place at the end. A re-run with the same
+<lang-dir> and ARPA file is skipped (stamp <out-lang-dir>/.done.format_lm).
 
 kaldilm is imported after the Kaldi bindings (steps_py.kaldi.bindings): imported before kaldi_hmm_gmm it hangs.
 
@@ -17,7 +18,8 @@ import os
 import shutil
 import tempfile
 
-from steps_py.common import InputError, get_logger, replace_dir, run_main
+from steps_py.common import (DONE_PREFIX, Completion, InputError, done_stamp, get_logger, replace_dir, run_main,
+                             settings_of, skip_if_done)
 from steps_py.kaldi.bindings import kaldifst
 from steps_py.kaldi.symbols import read_symbol_table
 from steps_py.lang.validation import check_g_fst
@@ -146,7 +148,7 @@ def format_lm(lang_dir, arpa_path, out_dir):
     build = tempfile.mkdtemp(prefix="." + os.path.basename(os.path.abspath(out_dir)) + ".tmp.", dir=parent)
     try:
         os.rmdir(build)
-        shutil.copytree(lang_dir, build, ignore=shutil.ignore_patterns("G.fst", "G.carpa"))
+        shutil.copytree(lang_dir, build, ignore=shutil.ignore_patterns("G.fst", "G.carpa", DONE_PREFIX + "*"))
         filtered = os.path.join(build, ".lm.arpa")
         with open(filtered, "w", encoding="utf-8", errors="surrogateescape") as f:
             f.write("\n".join(lines) + "\n")
@@ -176,7 +178,12 @@ def main():
     p.add_argument("arpa")
     p.add_argument("out_lang_dir")
     a = p.parse_args()
+    done = Completion(done_stamp(a.out_lang_dir, "format_lm"), [a.lang_dir, a.arpa], settings_of(a),
+                      outputs=[os.path.join(a.out_lang_dir, "G.fst")])
+    if skip_if_done(done, a.out_lang_dir, log):
+        return
     format_lm(a.lang_dir, a.arpa, a.out_lang_dir)
+    done.finish()
 
 
 if __name__ == "__main__":

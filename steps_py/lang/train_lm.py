@@ -11,6 +11,8 @@ it and writes <lm-dir>/perplexity.txt.
 Perplexity follows SRILM's ``ngram -ppl``: out-of-vocabulary tokens (not in the lexicon, or never seen in the LM
 text) are not scored and are left out of the history; ppl counts one </s> per sentence, ppl1 does not.
 
+A re-run with the same texts, lexicon and options is skipped (stamp <lm-dir>/.done.train_lm).
+
 e.g.: python -m steps_py.lang.train_lm --order 3 --prune-threshold 1e-7 --dev-text data/dev/text \\
         data/local/lm_text.txt data/local/dict/lexicon.txt data/local/lm
 """
@@ -29,7 +31,8 @@ import tqdm
 from kaldingram.prune import Arpa, ArpaParser, prune
 from kaldingram.train import NgramCounts
 
-from steps_py.common import InputError, atomic_path, get_logger, open_input, read_table, run_main, write_lines
+from steps_py.common import (Completion, InputError, atomic_path, done_stamp, get_logger, open_input, read_table,
+                             run_main, settings_of, skip_if_done, write_lines)
 from steps_py.lang.lexicon import map_oovs_to_unk
 
 # kaldingram draws tqdm bars in all its loops: show them only when common.progress would (a terminal, or
@@ -239,7 +242,13 @@ def main():
     p.add_argument("lexicon")
     p.add_argument("lm_dir")
     a = p.parse_args()
+    outputs = [os.path.join(a.lm_dir, f) for f in ("lm_tg.arpa.gz", "lm_tgpr.arpa.gz", "perplexity.txt")]
+    done = Completion(done_stamp(a.lm_dir, "train_lm"), [a.lm_text, a.lexicon] + ([a.dev_text] if a.dev_text else []),
+                      settings_of(a), outputs)
+    if skip_if_done(done, a.lm_dir, log):
+        return
     train_lm(a.lm_text, a.lexicon, a.lm_dir, a.order, a.prune_threshold, a.dev_text, a.unk_word)
+    done.finish()
 
 
 if __name__ == "__main__":

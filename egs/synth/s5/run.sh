@@ -57,9 +57,8 @@ if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
   python local/synth/make_corpus.py --config conf/synth.conf --size $corpus_size --seed $seed --nj $nj \
     $corpus_dir data
   for s in $sets; do python -m steps_py.data.validate_data_dir --no-feats data/$s; done
-  python local/synth/select_lm_text.py --vocab-size $lm_vocab_size data/local/lm_text.txt \
-    data/train/text data/dev/text data/eval/text > data/local/lm_text_vocab.txt.tmp
-  mv data/local/lm_text_vocab.txt.tmp data/local/lm_text_vocab.txt
+  python local/synth/select_lm_text.py --vocab-size $lm_vocab_size --output data/local/lm_text_vocab.txt \
+    data/local/lm_text.txt data/train/text data/dev/text data/eval/text
   python -m steps_py.lang.prepare_dict --keep-stress $keep_stress data/local/dict data/local/lm_text_vocab.txt
   python -m steps_py.lang.prepare_lang --position-dependent-phones $position_dependent_phones --sil-prob $sil_prob \
     --num-sil-states $num_sil_states --num-nonsil-states $num_nonsil_states \
