@@ -252,6 +252,17 @@ SPK_TABLES = SPK_FILES + ["spk2warp"]
 REC_TABLES = ["wav.scp", "reco2file_and_channel", "reco2dur"]
 
 
+# The tables of a data dir that a step reading its features and transcripts depends on (training, alignment,
+# decoding): what changes them changes the step's outputs.
+FEATURE_STEP_TABLES = ("feats.scp", "cmvn.scp", "text", "utt2spk", "spk2utt")
+
+
+def data_dir_inputs(data_dir, names=FEATURE_STEP_TABLES):
+    """The paths of the tables ``names`` that ``data_dir`` has: the inputs of a step that reads it, for its
+    steps_py.common.Completion (split dirs and other steps' outputs in the data dir are left out)."""
+    return [os.path.join(data_dir, n) for n in names if os.path.isfile(os.path.join(data_dir, n))]
+
+
 def _source_signature(data_dir, names):
     lines = []
     for name in sorted(names):

@@ -46,6 +46,15 @@ def feature_type(exp_dir):
     return "lda" if exp_dir and os.path.exists(os.path.join(exp_dir, "final.mat")) else "delta"
 
 
+# The files of a system dir that FeaturePipeline reads: a change to any of them changes the features.
+PIPELINE_FILES = ("cmvn_opts", "delta_opts", "splice_opts", "final.mat")
+
+
+def pipeline_inputs(exp_dir):
+    """The paths of the PIPELINE_FILES that ``exp_dir`` has (inputs of a step that reads its features)."""
+    return [os.path.join(exp_dir, n) for n in PIPELINE_FILES if os.path.isfile(os.path.join(exp_dir, n))]
+
+
 class CmvnPipeline:
     """Per-speaker CMVN only. ``cmvn_opts``: {"norm_means": bool, "norm_vars": bool} (feats.cmvn.read_cmvn_opts)."""
 

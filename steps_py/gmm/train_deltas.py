@@ -10,7 +10,8 @@ Context-dependent triphone training with delta+delta-delta features, as Kaldi's 
 4. gmm-init-model (one Gaussian per leaf from the pooled tree statistics), gmm-mixup to <num-leaves>;
 5. convert-ali of the <ali-dir> alignments to the new tree, then --num-iters EM passes with realignment at
    --realign-iters, Gaussians growing linearly to <tot-gauss> over --max-iter-inc passes.
-Outputs as steps_py.gmm.train_mono: final.mdl, tree, ali.JOB.gz, phone_ali.JOB.gz, num_jobs, log/.
+Outputs as steps_py.gmm.train_mono: final.mdl, tree, ali.JOB.gz, phone_ali.JOB.gz, num_jobs, log/. Skipped when
+finished with the same data, lang dir, <ali-dir> and options (stamp <exp-dir>/.done.train_deltas), as train_mono.
 e.g.: python -m steps_py.gmm.train_deltas --config conf/gmm_tri1.conf 2000 10000 data/train data/lang exp/mono_ali \\
         exp/tri1
 """
@@ -19,8 +20,8 @@ import time
 
 from steps_py.common import get_logger, run_main
 from steps_py.gmm import model as gmm
-from steps_py.gmm.trainer import (Trainer, build_tree_and_model, check_triphone_args, last_model,
-                                  prepare_triphone_dir, triphone_parser)
+from steps_py.gmm.trainer import (Trainer, ali_inputs, build_tree_and_model, check_triphone_args, last_model,
+                                  prepare_triphone_dir, skip_finished_training, training_completion, triphone_parser)
 from steps_py.kaldi.model_io import write_model
 from steps_py.kaldi.options import parse_args_with_config
 from steps_py.kaldi.tree_io import read_tree, write_tree
@@ -31,6 +32,9 @@ log = get_logger("gmm.train_deltas")
 def train_deltas(args):
     """train_deltas.sh (see the module docstring)."""
     d = args.exp_dir
+    done = training_completion(args, "train_deltas", ali_inputs(args.ali_dir))
+    if skip_finished_training(done):
+        return 0
     t0 = time.time()
     lang, nj, split_dir = prepare_triphone_dir(args)
     if last_model(d, args.num_iters) is None:
@@ -52,6 +56,7 @@ def train_deltas(args):
             trainer.run_pass(x, "viterbi" if x in realign else "none", numgauss, args.min_gaussian_occupancy,
                              args.beam)
     am = trainer.finish(args.num_iters)
+    done.finish()
     log.info(f"done training triphone system in {d}: {am.num_pdfs} pdfs, {am.num_gauss} Gaussians, "
              f"{time.time() - t0:.1f} s")
     return 0

@@ -14,7 +14,9 @@ training it holds the current transform), final.mdl, tree, ali.JOB.gz, phone_ali
 num_jobs (that of <ali-dir>), phones.txt, questions.int, 0.mat (the LDA), N.mat.new (the MLLT of pass N), N.mat
 (the composed transform after pass N), log/ (lda_acc.JOB.log, lda_est.log, acc_tree.JOB.log, macc.N.JOB.log,
 mupdate.N.log, align/acc/update logs, likelihoods.txt).
-Statistics are exact (Kaldi's --rand-prune subsampling is not needed). A re-run resumes after the last finished step.
+Statistics are exact (Kaldi's --rand-prune subsampling is not needed). A re-run resumes after the last finished step;
+a finished training is skipped while the data, lang dir, <ali-dir> and options are unchanged (stamp
+<exp-dir>/.done.train_lda_mllt), and starts over when they changed.
 e.g.: python -m steps_py.gmm.train_lda_mllt --splice-opts "--left-context=3 --right-context=3" \\
         2500 15000 data/train data/lang exp/tri1_ali exp/tri2b
 
@@ -30,8 +32,9 @@ from steps_py.common import InputError, atomic_path, get_logger, require_files, 
 from steps_py.feats.pipeline import parse_splice_opts
 from steps_py.gmm import lda_mllt
 from steps_py.gmm import model as gmm
-from steps_py.gmm.trainer import (Trainer, build_tree_and_model, check_triphone_args, job_argv, last_model,
-                                  prepare_triphone_dir, triphone_parser)
+from steps_py.gmm.trainer import (Trainer, ali_inputs, build_tree_and_model, check_triphone_args, job_argv,
+                                  last_model, prepare_triphone_dir, skip_finished_training, training_completion,
+                                  triphone_parser)
 from steps_py.jobs import module_argv, run_jobs
 from steps_py.kaldi.io import read_kaldi_matrix, write_kaldi_matrix
 from steps_py.kaldi.model_io import read_model, write_model
@@ -74,8 +77,10 @@ def get_parser():
 class LdaMlltTrainer:
     """train_lda_mllt.sh's stages, each skipped when its output exists (so a re-run resumes)."""
 
-    def __init__(self, args):
+    def __init__(self, args, done):
+        """``done``: the training's Completion (trainer.training_completion), finished by train()."""
         self.args = a = args
+        self.done = done
         self.d, self.ali_dir, self.lang_dir = a.exp_dir, a.ali_dir, a.lang_dir
         parse_splice_opts(a.splice_opts, "--splice-opts")
         require_files(os.path.join(a.data_dir, "cmvn.scp"))
@@ -221,6 +226,7 @@ class LdaMlltTrainer:
                 trainer.run_pass(x, align, numgauss, a.min_gaussian_occupancy, a.beam)
         self.set_final_mat(self.current_mat(a.num_iters))
         am = trainer.finish(a.num_iters)
+        self.done.finish()
         mat = read_kaldi_matrix(self.path("final.mat"))
         log.info(f"done training the LDA+MLLT system in {d}: {am.num_pdfs} pdfs, {am.num_gauss} Gaussians, "
                  f"final.mat {mat.shape[0]} x {mat.shape[1]}, {time.time() - t0:.1f} s")
@@ -233,7 +239,10 @@ def main():
     if not set(int(x) for x in args.mllt_iters.split()) <= set(range(2, args.num_iters)):
         raise InputError(f"--mllt-iters {args.mllt_iters!r} must lie in 2..{args.num_iters - 1} "
                          "(pass 1 converts the alignments)")
-    return LdaMlltTrainer(args).train()
+    done = training_completion(args, "train_lda_mllt", ali_inputs(args.ali_dir))
+    if skip_finished_training(done):
+        return 0
+    return LdaMlltTrainer(args, done).train()
 
 
 if __name__ == "__main__":

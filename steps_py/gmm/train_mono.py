@@ -10,7 +10,9 @@ summed by this driver.
 
 Outputs in <exp-dir>: final.mdl (Kaldi binary TransitionModel + AmDiagGmm), tree, ali.JOB.gz (gzipped ark of
 int32 transition ids), phone_ali.JOB.gz (per-frame phone ids), num_jobs, phones.txt, cmvn_opts, log/ (one log per
-job and per update), plus N.mdl of the last pass. A re-run resumes from the last finished pass.
+job and per update), plus N.mdl of the last pass. A re-run resumes from the last finished pass; a finished training
+is skipped while its data (feats.scp, cmvn.scp, text, utt2spk, spk2utt), lang dir and options are unchanged
+(stamp <exp-dir>/.done.train_mono), and starts over when they changed.
 e.g.: python -m steps_py.gmm.train_mono --nj 4 --cmd run.py --boost-silence 1.25 data/train data/lang exp/mono
 """
 import argparse
@@ -22,7 +24,7 @@ from steps_py.common import get_logger, require_files, run_main, write_lines
 from steps_py.data.datadir import read_map, split_data
 from steps_py.feats.pipeline import load_features
 from steps_py.gmm import model as gmm
-from steps_py.gmm.trainer import Trainer, add_common_options, last_model
+from steps_py.gmm.trainer import Trainer, add_common_options, last_model, skip_finished_training, training_completion
 from steps_py.kaldi.model_io import write_model
 from steps_py.kaldi.options import parse_args_with_config
 from steps_py.kaldi.tree_io import read_tree, write_tree
@@ -54,6 +56,9 @@ def train_mono(args):
     data, lang_dir, d = args.data_dir, args.lang_dir, args.exp_dir
     require_files(os.path.join(data, "feats.scp"), os.path.join(data, "text"), os.path.join(lang_dir, "L.fst"),
                 os.path.join(lang_dir, "topo"), os.path.join(lang_dir, "phones", "sets.int"))
+    done = training_completion(args, "train_mono")
+    if skip_finished_training(done):
+        return 0
     t0 = time.time()
     lang = read_lang(lang_dir)
     os.makedirs(os.path.join(d, "log"), exist_ok=True)
@@ -82,6 +87,7 @@ def train_mono(args):
         beam = args.initial_beam if x == 1 else args.beam
         trainer.run_pass(x, "viterbi" if x in realign else "none", numgauss, args.min_gaussian_occupancy, beam)
     am = trainer.finish(args.num_iters)
+    done.finish()
     log.info(f"done training monophone system in {d}: {am.num_pdfs} pdfs, {am.num_gauss} Gaussians, "
              f"{time.time() - t0:.1f} s")
     return 0

@@ -1,13 +1,18 @@
 """What the GMM training scripts share: their options, the EM pass loop over parallel jobs (steps_py.gmm.job),
-resuming from the last finished pass, and building a triphone tree from accumulated statistics."""
+resuming from the last finished pass, skipping a finished training whose inputs and options are unchanged (and
+starting over when they changed), and building a triphone tree from accumulated statistics."""
 import argparse
+import filecmp
 import os
+import re
 import shutil
 
 import numpy as np
 
-from steps_py.common import InputError, get_logger, require_files, str2bool, write_lines
-from steps_py.data.datadir import split_data
+from steps_py.common import (Completion, InputError, done_stamp, get_logger, require_files, settings_of,
+                             skip_if_done, str2bool, write_lines)
+from steps_py.data.datadir import data_dir_inputs, split_data
+from steps_py.feats.pipeline import pipeline_inputs
 from steps_py.gmm import model as gmm
 from steps_py.gmm import tree as tree_mod
 from steps_py.jobs import module_argv, run_jobs
@@ -133,11 +138,13 @@ class Trainer:
         return info
 
     def finish(self, last):
-        """Makes <last>.mdl the final.mdl, appends the passes to log/likelihoods.txt; returns the final AmDiagGmm."""
+        """Makes <last>.mdl the final.mdl (left untouched, time stamp too, when it is already the same), appends
+        the passes to log/likelihoods.txt; returns the final AmDiagGmm."""
         final = os.path.join(self.exp_dir, "final.mdl")
-        tmp = final + ".tmp"
-        shutil.copyfile(self.mdl(last), tmp)
-        os.replace(tmp, final)
+        if not (os.path.exists(final) and filecmp.cmp(self.mdl(last), final, shallow=False)):
+            tmp = final + ".tmp"
+            shutil.copyfile(self.mdl(last), tmp)
+            os.replace(tmp, final)
         with open(os.path.join(self.exp_dir, "log", "likelihoods.txt"), "a") as f:
             for x, like, ng in self.history:
                 f.write(f"pass {x} loglike_per_frame {like:.6f} num_gauss {ng}\n")
@@ -149,6 +156,60 @@ def last_model(exp_dir, num_iters):
     found = [int(f[:-4]) for f in os.listdir(exp_dir) if f.endswith(".mdl") and f[:-4].isdigit()]
     found = [x for x in found if x <= num_iters]
     return max(found) if found else None
+
+
+# The files of a training dir a re-run resumes from: N.mdl, N.mat (LDA/MLLT) and their N.*.new halves.
+RESUME_POINT = re.compile(r"^\d+\.(mdl|mat)(\.new)?$")
+
+
+def model_inputs(model_dir):
+    """The files of a GMM system dir that aligning or decoding with it reads: final.mdl, tree and the feature
+    pipeline's files (cmvn_opts, delta_opts, splice_opts, final.mat) it has."""
+    return [os.path.join(model_dir, "final.mdl"), os.path.join(model_dir, "tree")] + pipeline_inputs(model_dir)
+
+
+def ali_inputs(ali_dir):
+    """model_inputs of an alignment dir plus num_jobs and its ali.JOB.gz (all jobs when num_jobs is readable)."""
+    files = model_inputs(ali_dir) + [os.path.join(ali_dir, "num_jobs")]
+    try:
+        nj = int(open(os.path.join(ali_dir, "num_jobs")).read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return files + [os.path.join(ali_dir, "ali.1.gz")]
+    return files + [os.path.join(ali_dir, f"ali.{j}.gz") for j in range(1, nj + 1)]
+
+
+def training_completion(args, step, src_inputs=()):
+    """The Completion of training ``step`` (train_mono, train_deltas, train_lda_mllt) into args.exp_dir: the
+    training data's tables, the whole lang dir and ``src_inputs`` (the source alignments), with every option
+    but --cmd; done when final.mdl and tree exist."""
+    inputs = data_dir_inputs(args.data_dir) + [args.lang_dir] + list(src_inputs)
+    d = args.exp_dir
+    return Completion(done_stamp(d, step), inputs, settings_of(args),
+                      outputs=[os.path.join(d, "final.mdl"), os.path.join(d, "tree")])
+
+
+def discard_resume_points(exp_dir):
+    """Removes the N.mdl / N.mat files a re-run would resume from (RESUME_POINT), and final.mdl, which no later
+    step must take for the new one until the new training has finished: the training starts over."""
+    removed = [f for f in sorted(os.listdir(exp_dir)) if RESUME_POINT.match(f) or f == "final.mdl"] \
+        if os.path.isdir(exp_dir) else []
+    for f in removed:
+        os.unlink(os.path.join(exp_dir, f))
+    return removed
+
+
+def skip_finished_training(done):
+    """True when the training of Completion ``done`` is finished and up to date (logged as skipped). When it had
+    finished with other inputs or options, its resume points are discarded so that it starts over instead of
+    resuming from its old last pass; a killed training (no stamp) resumes as before."""
+    exp_dir = os.path.dirname(done.stamp)
+    if skip_if_done(done, exp_dir, log):
+        return True
+    if done.finished_before:
+        removed = discard_resume_points(exp_dir)
+        log.info(f"{exp_dir}: training again from the start ({len(removed)} models and transforms of the old "
+                 "run removed)")
+    return False
 
 
 def build_tree_from_stats(stats, lang, args):

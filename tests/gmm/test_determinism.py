@@ -75,6 +75,12 @@ def _differing(dir_a, dir_b, names):
             if open(os.path.join(dir_a, f), "rb").read() != open(os.path.join(dir_b, f), "rb").read()]
 
 
+def kill_after_last_pass(exp_dir, step):
+    """What a training killed after its last pass leaves: no final.mdl and no stamp of a finished run."""
+    os.unlink(os.path.join(exp_dir, "final.mdl"))
+    os.unlink(os.path.join(exp_dir, f".done.{step}"))
+
+
 MODEL_FILES = ["final.mdl", "tree", "ali.1.gz", "ali.2.gz", "phone_ali.1.gz", "phone_ali.2.gz"]
 
 
@@ -88,7 +94,7 @@ def test_mono_trains_the_same_twice_and_after_a_kill(tiny_recipe, mono):
     resumed = os.path.join(tiny_recipe, "exp", "short", "mono_resumed")
     run_step(train + ["--num-iters", "6", "data/train", "data/lang", resumed], tiny_recipe)
     assert _differing(mono, resumed, ["final.mdl"]) != []
-    os.unlink(os.path.join(resumed, "final.mdl"))
+    kill_after_last_pass(resumed, "train_mono")
     run_step(train + ["data/train", "data/lang", resumed], tiny_recipe)
     assert _differing(mono, resumed, MODEL_FILES + [os.path.join("log", "likelihoods.txt")]) == []
 
@@ -101,7 +107,7 @@ def test_tri1_trains_the_same_twice_and_after_a_kill(tiny_recipe, mono_ali, tri1
     assert _differing(tri1_dir, again, MODEL_FILES + ["questions.int"]) == []
     resumed = os.path.join(tiny_recipe, "exp", "short", "tri1_resumed")
     run_step(train + ["--num-iters", "4", "data/train", "data/lang", ali_dir, resumed], tiny_recipe)
-    os.unlink(os.path.join(resumed, "final.mdl"))
+    kill_after_last_pass(resumed, "train_deltas")
     run_step(train + ["data/train", "data/lang", ali_dir, resumed], tiny_recipe)
     assert _differing(tri1_dir, resumed, MODEL_FILES + [os.path.join("log", "likelihoods.txt")]) == []
 
