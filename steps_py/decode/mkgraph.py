@@ -9,7 +9,9 @@ The equivalent of Kaldi's utils/mkgraph.sh: builds the decoding graph HCLG.fst f
   HCLG = add_self_loops(HCLGa)
 
 Writes <graph-dir>/{HCLG.fst (binary OpenFst, standard VectorFst), words.txt, phones.txt, phones/, num_pdfs,
-disambig_tid.int}. Skips the work when HCLG.fst is newer than all its inputs.
+disambig_tid.int}. Skips the work when the graph was made from the same inputs with the same scales (stamp
+<graph-dir>/.done.mkgraph, written after HCLG.fst: the signatures of the lang files, final.mdl and tree). A rebuilt
+HCLG.fst that is the same as the old one keeps the old one's time stamp, so the decodes made with it stay valid.
 
 e.g.: python -m steps_py.decode.mkgraph data/lang_test_tgpr exp/mono exp/mono/graph_tgpr
 """
@@ -18,7 +20,8 @@ import os
 import shutil
 import time
 
-from steps_py.common import InputError, atomic_path, get_logger, require_files, run_main, write_lines
+from steps_py.common import (Completion, InputError, atomic_path, done_stamp, get_logger, keep_time_stamp_if_same,
+                             require_files, run_main, skip_if_done, write_lines)
 from steps_py.decode import fst_utils
 from steps_py.kaldi.bindings import kaldifst, khg
 from steps_py.kaldi.model_io import read_model
@@ -127,13 +130,6 @@ def check_no_disambig(HCLG, trans_model):
                            f"{trans_model.num_transition_ids}: disambiguation symbols remain")
 
 
-def up_to_date(target, inputs):
-    if not os.path.exists(target):
-        return False
-    t = os.path.getmtime(target)
-    return all(os.path.getmtime(p) < t for p in inputs if os.path.exists(p))
-
-
 def mkgraph(lang_dir, model_dir, graph_dir, transition_scale=1.0, self_loop_scale=0.1):
     """Builds <graph-dir> (see the module docstring). Returns the path of HCLG.fst."""
     model_path, tree_path = os.path.join(model_dir, "final.mdl"), os.path.join(model_dir, "tree")
@@ -141,9 +137,11 @@ def mkgraph(lang_dir, model_dir, graph_dir, transition_scale=1.0, self_loop_scal
                                                      "phones/disambig.int")]
     require_files(*lang_files, model_path, tree_path)
     hclg_path = os.path.join(graph_dir, "HCLG.fst")
-    if up_to_date(hclg_path, lang_files + [model_path, tree_path]) and \
-            os.path.exists(os.path.join(graph_dir, "num_pdfs")):
-        log.info(f"{hclg_path} is newer than its inputs; not rebuilding")
+    done = Completion(done_stamp(graph_dir, "mkgraph"), lang_files + [model_path, tree_path],
+                      {"transition_scale": transition_scale, "self_loop_scale": self_loop_scale},
+                      outputs=[hclg_path] + [os.path.join(graph_dir, f) for f in ("num_pdfs", "words.txt",
+                                                                                 "disambig_tid.int")])
+    if skip_if_done(done, graph_dir, log):
         return hclg_path
     t0 = time.time()
     tree = read_tree(tree_path)
@@ -158,8 +156,8 @@ def mkgraph(lang_dir, model_dir, graph_dir, transition_scale=1.0, self_loop_scal
                                            self_loop_scale)
     check_no_disambig(HCLG, trans_model)
     os.makedirs(graph_dir, exist_ok=True)
-    for name in ("words.txt", "phones.txt"):
-        shutil.copyfile(os.path.join(lang_dir, name), os.path.join(graph_dir, name))
+    for name in ("words.txt", "phones.txt"):   # copies keep the lang's time stamps (copy2), as phones/ does
+        shutil.copy2(os.path.join(lang_dir, name), os.path.join(graph_dir, name))
     phones_out = os.path.join(graph_dir, "phones")
     if os.path.isdir(phones_out):
         shutil.rmtree(phones_out)
@@ -169,6 +167,9 @@ def mkgraph(lang_dir, model_dir, graph_dir, transition_scale=1.0, self_loop_scal
     with atomic_path(hclg_path) as tmp:
         if not HCLG.write(tmp):
             raise InputError(f"cannot write {hclg_path}")
+        if keep_time_stamp_if_same(tmp, hclg_path):   # the decodes made with it stay up to date
+            log.info(f"{hclg_path} is the same as before (its time stamp kept)")
+    done.finish()
     for name, size in sizes.items():
         log.info(f"{name}: {size}")
     log.info(f"wrote {hclg_path} in {time.time() - t0:.1f} s")
