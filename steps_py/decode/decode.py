@@ -10,7 +10,8 @@ split into --nj parts, each decoded by a job run through --cmd (log: <decode-dir
   -> steps_py.decode.search (lattice method: raw lattice + LMWT/WIP sweep; bestpath: one FasterDecoder run per pair)
   -> <decode-dir>/scoring/<LMWT>_<WIP>.tra (integer word ids; merged from the jobs' scoring/job.JOB/)
 then steps_py.decode.score writes <decode-dir>/wer_<LMWT>_<WIP> and scoring_kaldi/best_wer. Each job's log has its
-real-time factor (decoding seconds / audio seconds). Finished jobs are not re-run.
+real-time factor (decoding seconds / audio seconds). Finished jobs are not re-run, and a finished decode is skipped
+while the graph, the model's files, the data's tables and the options are unchanged (stamp <decode-dir>/.done.decode).
 
 Options are read from --config (default conf/decode.conf when it exists; Kaldi option-file syntax, one
 --name=value per line); options on the command line override it.
@@ -23,10 +24,12 @@ import argparse
 import os
 
 from steps_py.common import InputError, get_logger, require_files, run_main
-from steps_py.decode.driver import (add_decode_options, decode_in_jobs, decode_job, decode_options, filter_words,
-                                    job_is_done, load_graph, options_to_args)
+from steps_py.decode.driver import (add_decode_options, decode_completion, decode_in_jobs, decode_job, decode_options,
+                                    filter_words, job_is_done, load_graph, options_to_args, skip_finished_decode)
+from steps_py.decode.scoring import best_for_dir
 from steps_py.feats.pipeline import FeaturePipeline, iter_features
 from steps_py.gmm.model import GmmArrays
+from steps_py.gmm.trainer import model_inputs
 from steps_py.jobs import module_argv
 from steps_py.kaldi.model_io import read_model
 from steps_py.kaldi.options import parse_args_with_config
@@ -85,12 +88,21 @@ def main():
         return
     model_dir = os.path.dirname(os.path.abspath(a.graph_dir.rstrip("/")))
     require_files(a.model or os.path.join(model_dir, "final.mdl"), os.path.join(model_dir, "tree"))
+    # the model dir as the graph dir names it (not made absolute): a stamp names its inputs as the recipe does, so
+    # a copied or moved recipe dir stays up to date
+    model_files = model_inputs(os.path.dirname(os.path.normpath(a.graph_dir)) or ".") + ([a.model] if a.model else [])
+    done = decode_completion("decode.decode", a, model_files, a.skip_scoring)
+    if skip_finished_decode(done):
+        if not a.skip_scoring:
+            print(best_for_dir(a.decode_dir))
+        return
 
     def job_argv(sub_data):
         return module_argv("steps_py.decode.decode", a.graph_dir, sub_data, a.decode_dir, job="JOB", config=config,
                            model=a.model) + options_to_args(opts)
     best, _ = decode_in_jobs(a.data_dir, a.graph_dir, a.decode_dir, opts, a.nj, a.cmd, job_argv, filter_words(a),
                              a.skip_scoring)
+    done.finish()
     if best:
         print(best)
 

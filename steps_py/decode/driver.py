@@ -1,14 +1,16 @@
 """The parts of a decoding step shared by the GMM and the hybrid NN decodes (Kaldi's steps/decode.sh and
 steps/nnet3/decode.sh): the decoder options on the command line, the graph, one job's decoding of (utt,
 log-likelihoods [T, num_pdfs]) pairs into <decode-dir>/scoring/job.JOB/<LMWT>_<WIP>.tra, the split -> jobs -> merge
--> score driver, and the check that lets a re-run skip finished jobs.
+-> score driver, and the checks that let a re-run skip a finished decode (its stamp <decode-dir>/.done.decode: the
+step, its options and the signatures of the graph, model and data it decoded) or the finished jobs of a killed one.
 """
 import glob
 import os
 import time
 
-from steps_py.common import InputError, atomic_open, get_logger, progress, require_files
-from steps_py.data.datadir import c_sorted, read_map, split_data
+from steps_py.common import (Completion, InputError, atomic_open, done_stamp, get_logger, progress, require_files,
+                             settings_of, skip_if_done)
+from steps_py.data.datadir import c_sorted, data_dir_inputs, read_map, split_data
 from steps_py.decode import scoring, search
 from steps_py.jobs import run_jobs
 from steps_py.kaldi.bindings import kaldifst
@@ -168,6 +170,33 @@ def job_is_done(decode_dir, job, opts, inputs, outputs=()):
         return False
     tras = [os.path.join(job_dir(decode_dir, job), f"{lmwt}_{wip}.tra") for lmwt, wip in opts.pairs()]
     return all(os.path.exists(p) for p in tras + list(outputs))
+
+
+def decode_completion(step, args, inputs, skip_scoring=False, outputs=()):
+    """The Completion of decoding step ``step`` (e.g. "decode.decode") with parsed options ``args`` (every one
+    but --cmd and --job counts) into args.decode_dir: ``inputs`` (the model's files) plus the graph's HCLG.fst
+    and words.txt and the data dir's tables; done when num_jobs, ``outputs`` and, unless ``skip_scoring``, the
+    best_wer of scoring_kaldi/ exist."""
+    d = args.decode_dir
+    inputs = [os.path.join(args.graph_dir, "HCLG.fst"), os.path.join(args.graph_dir, "words.txt")] + \
+        list(inputs) + data_dir_inputs(args.data_dir)
+    outputs = [os.path.join(d, "num_jobs")] + list(outputs) + \
+        ([] if skip_scoring else [os.path.join(d, "scoring_kaldi", "best_wer")])
+    return Completion(done_stamp(d, "decode"), inputs, dict(settings_of(args, ignore=("cmd", "job")), step=step),
+                      outputs)
+
+
+def skip_finished_decode(done):
+    """True when the decode of Completion ``done`` is finished and up to date (logged as skipped). A decode that
+    had finished with other inputs or options loses its jobs' done markers, so that every job runs again; the
+    jobs of a killed decode (no stamp) keep theirs and are not redone."""
+    decode_dir = os.path.dirname(done.stamp)
+    if skip_if_done(done, decode_dir, log):
+        return True
+    if done.finished_before:
+        for marker in glob.glob(os.path.join(decode_dir, "scoring", "job.*", "done")):
+            os.unlink(marker)
+    return False
 
 
 def decode_in_jobs(data_dir, graph_dir, decode_dir, opts, nj, cmd, job_argv, filter_words=None, skip_scoring=False):
