@@ -230,18 +230,35 @@ def _line_dir(line):
     return os.path.normpath(os.path.dirname(line.split()[-1]))
 
 
+def merged_results(old_lines, lines):
+    """The lines of a RESULTS file ``old_lines`` with the %WER ``lines`` added: a new line takes the place of the
+    (first) old %WER line of the same decode dir, so the order of the file stays that of the first run; lines of
+    decode dirs not there yet are appended."""
+    new_of = {_line_dir(line): line for line in lines}
+    out, placed = [], set()
+    for old in old_lines:
+        d = _line_dir(old) if old.startswith("%WER") else None
+        if d in new_of:
+            if d not in placed:
+                out.append(new_of[d])
+                placed.add(d)
+            continue
+        out.append(old)
+    return out + [line for line in lines if _line_dir(line) not in placed]
+
+
 def append_results(results_path, lines):
-    """Adds ``lines`` to ``results_path``, replacing lines whose wer file lies in the same decode dir."""
-    new_dirs = {_line_dir(line) for line in lines}
-    kept = []
+    """Adds ``lines`` to ``results_path`` (merged_results); the file is not rewritten when that changes nothing, so
+    a re-run of finished decodes leaves RESULTS as it was, time stamp included."""
+    old = []
     if os.path.exists(results_path):
         with open(results_path, encoding="utf-8") as f:
-            for old in f.read().splitlines():
-                if old.startswith("%WER") and _line_dir(old) in new_dirs:
-                    continue
-                kept.append(old)
+            old = f.read().splitlines()
+    new = merged_results(old, list(lines))
+    if new == old:
+        return
     with atomic_open(results_path) as f:
-        for line in kept + list(lines):
+        for line in new:
             f.write(line + "\n")
 
 
