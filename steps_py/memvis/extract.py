@@ -10,7 +10,8 @@ results) and keeps, for the first N utterances of the data dir (sorted ids), eve
 from the same forward pass that feeds the decoder, with the frame-level phone alignment (phone_ali.*.gz and
 phones.txt of the alignment dir), the reference words and the input features, in the format of steps_py.memvis.data.
 Each job writes a part (<decode-dir>/extract/part.JOB), merged into DIR at the end. A decode already done with the
-same extraction is not redone.
+same extraction is not redone: the whole step is skipped while the graph, the model, the data, the alignment and the
+options are unchanged (stamp <decode-dir>/.done.decode, written after DIR and the scoring).
 """
 import argparse
 import os
@@ -19,12 +20,12 @@ import numpy as np
 
 from steps_py.common import InputError, get_logger, run_main
 from steps_py.data.datadir import read_map
-from steps_py.decode.driver import decode_options, filter_words
-from steps_py.decode.scoring import score
+from steps_py.decode.driver import decode_options, filter_words, skip_finished_decode
+from steps_py.decode.scoring import best_for_dir, score
 from steps_py.kaldi.io import read_alignments
 from steps_py.kaldi.options import parse_args_with_config
 from steps_py.memvis.data import CELL_QUANTITIES, Extraction, ExtractionWriter
-from steps_py.nnet.hybrid import decode, decode_parser, run_job
+from steps_py.nnet.hybrid import decode, decode_parser, hybrid_completion, run_job
 
 log = get_logger("memvis.extract")
 
@@ -105,6 +106,14 @@ def extract_part_dir(decode_dir, job):
     return os.path.join(decode_dir, "extract", f"part.{job}")
 
 
+def alignment_inputs(ali_dir):
+    """The files of an alignment dir that the Extractor reads: phones.txt and phone_ali.*.gz."""
+    if not ali_dir:
+        return []
+    return [os.path.join(ali_dir, "phones.txt")] + sorted(
+        os.path.join(ali_dir, f) for f in os.listdir(ali_dir) if f.startswith("phone_ali.") and f.endswith(".gz"))
+
+
 def main():
     p = decode_parser(__doc__)
     p.add_argument("--extract-dir", help="where the extraction goes (steps_py.memvis.data format; required)")
@@ -125,6 +134,11 @@ def main():
                 a.num_threads, tap_outputs=[os.path.join(part, "index.json")],
                 make_tap=lambda bundle: Extractor(bundle, part, utts, a.data_dir, a.extract_ali_dir, a.extract_dtype))
         return
+    done = hybrid_completion(a, "steps_py.memvis.extract", alignment_inputs(a.extract_ali_dir),
+                             outputs=[os.path.join(a.extract_dir, "index.json")])
+    if skip_finished_decode(done):
+        print(best_for_dir(a.decode_dir))
+        return
     _, nj = decode(a, opts, config, module="steps_py.memvis.extract", skip_scoring=True,
                    extract_dir=a.extract_dir, extract_utts=a.extract_utts, extract_ali_dir=a.extract_ali_dir,
                    extract_dtype=a.extract_dtype, extract_from=a.data_dir)
@@ -135,7 +149,8 @@ def main():
         merge_extractions(parts, a.extract_dir)
     log.info(f"extraction of {a.data_dir} in {a.extract_dir}")
     best = score(a.data_dir, a.graph_dir, a.decode_dir, filter_words(a))   # after the merge: a failed scoring
-    print(best)                                                             # leaves the extraction
+    done.finish()                                                           # leaves the extraction
+    print(best)
 
 
 if __name__ == "__main__":

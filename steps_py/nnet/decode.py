@@ -10,14 +10,16 @@ same tree). Jobs compute the log-likelihoods of their utterances in length-sorte
 per-frame Python loop), then decode them with steps_py.decode.search (kaldi-decoder); they are scored and summarised
 exactly like the GMM decodes (<decode-dir>/wer_<LMWT>_<WIP>, best_wer). --write-loglikes also writes
 <decode-dir>/loglikes.JOB.{ark,scp}: Kaldi float matrices [T, num_pdfs] that Kaldi's latgen-faster-mapped decodes
-(with the same final.mdl and HCLG.fst). Finished jobs are not re-run.
+(with the same final.mdl and HCLG.fst). Finished jobs are not re-run; a finished decode is skipped while its graph,
+model, data and options are unchanged (stamp <decode-dir>/.done.decode).
 
 Decoding that also keeps the memory of chosen utterances: steps_py.memvis.extract.
 """
 from steps_py.common import run_main
-from steps_py.decode.driver import decode_options
+from steps_py.decode.driver import decode_options, skip_finished_decode
+from steps_py.decode.scoring import best_for_dir
 from steps_py.kaldi.options import parse_args_with_config
-from steps_py.nnet.hybrid import decode, decode_parser, run_job
+from steps_py.nnet.hybrid import decode, decode_parser, hybrid_completion, run_job
 
 
 def main():
@@ -27,7 +29,12 @@ def main():
         run_job(a.graph_dir, a.data_dir, a.nnet_dir, a.decode_dir, a.job, opts, a.iter, a.write_loglikes,
                 a.num_threads)
         return
+    done = hybrid_completion(a, "steps_py.nnet.decode")
+    if skip_finished_decode(done):
+        print(best_for_dir(a.decode_dir))
+        return
     best, _ = decode(a, opts, config)
+    done.finish()
     if best:
         print(best)
 

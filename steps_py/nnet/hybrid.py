@@ -6,6 +6,10 @@ A job can hand the internals of chosen utterances to a *tap* (steps_py.memvis.ex
 ``utts`` (set of utterance ids), ``add(utt, layers, feats)``, ``close()`` and ``abort()``. Those utterances are
 computed with return_internals in the same forward pass that feeds the decoder, so the decoder gets the same
 log-likelihoods either way.
+
+A finished decode is skipped while the graph, the model's files (nnet_inputs), the data's tables and the options are
+unchanged (steps_py.decode.driver's stamp <decode-dir>/.done.decode). torch is imported by the jobs only, so that
+finding a decode up to date takes a fraction of a second.
 """
 import argparse
 import os
@@ -13,12 +17,10 @@ import os
 import numpy as np
 
 from steps_py.common import InputError, get_logger
-from steps_py.decode.driver import (add_decode_options, decode_in_jobs, decode_job, filter_words, job_is_done,
-                                    load_graph, options_to_args)
+from steps_py.decode.driver import (add_decode_options, decode_completion, decode_in_jobs, decode_job, filter_words,
+                                    job_is_done, load_graph, options_to_args)
 from steps_py.jobs import module_argv
 from steps_py.kaldi.io import ark_scp_writer
-from steps_py.nnet.checkpoint import load_acoustic_model
-from steps_py.nnet.model import forward_utterances
 
 log = get_logger("nnet.hybrid")
 
@@ -26,6 +28,8 @@ log = get_logger("nnet.hybrid")
 def loglike_batches(bundle, data_dir, batch_utts=16, tap=None):
     """Yields (utt, loglikes [T, P] float32) for every utterance of data_dir, computed ``batch_utts`` at a time;
     the utterances of ``tap`` (see the module docstring) also go to ``tap.add`` with their internals."""
+    from steps_py.nnet.model import forward_utterances   # torch: imported where the network runs
+
     def flush(pending):
         utts = [u for u, _ in pending]
         feats = [f for _, f in pending]
@@ -69,6 +73,7 @@ def run_job(graph_dir, data_dir, nnet_dir, decode_dir, job, opts, iter_name="fin
     if job_is_done(decode_dir, job, opts, inputs, outputs + list(tap_outputs)):
         log.info(f"job {job} already done; skipping")
         return
+    from steps_py.nnet.checkpoint import load_acoustic_model   # torch: imported where the network runs
     bundle = load_acoustic_model(nnet_dir, iter_name, num_threads=num_threads)
     graph = load_graph(graph_dir, bundle.trans_model)
     tap = make_tap(bundle) if make_tap else None
@@ -102,6 +107,19 @@ def decode_parser(doc, default_config="conf/decode_nnet.conf"):
     for name in ("graph_dir", "data_dir", "nnet_dir", "decode_dir"):
         p.add_argument(name)
     return p
+
+
+def nnet_inputs(nnet_dir, iter_name="final"):
+    """The files of a model dir that steps_py.nnet.checkpoint.load_acoustic_model reads: <iter>.pt, prior.vec,
+    cmvn_opts, final.mdl and tree."""
+    return [os.path.join(nnet_dir, f) for f in (f"{iter_name}.pt", "prior.vec", "cmvn_opts", "final.mdl", "tree")]
+
+
+def hybrid_completion(args, module, inputs=(), outputs=()):
+    """The Completion of the hybrid decoding step ``module`` (steps_py.nnet.decode, steps_py.memvis.extract) with
+    options ``args``: the model's files (nnet_inputs) and ``inputs``, with the graph and data dir's, and
+    ``outputs`` besides the scoring's (decode_completion)."""
+    return decode_completion(module, args, nnet_inputs(args.nnet_dir, args.iter) + list(inputs), outputs=outputs)
 
 
 def decode(args, opts, config, module="steps_py.nnet.decode", skip_scoring=False, **job_options):
