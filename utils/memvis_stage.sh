@@ -17,7 +17,8 @@
 #   report:  one self-contained HTML page per model, and the run's (claims first, LSTM beside GRU, the paper's
 #            figures in its order)                          -> exp/nnet/{<model>/,}memvis_<set>/report.html
 # A grid other than default writes its side-by-side views and findings to exp/nnet/memvis_<set>_<grid>/.
-# Each analysis is skipped when its numbers.json is newer than the extraction.
+# Every step skips itself when it finished with the same inputs and settings (its stamp .done.<step>): a change of
+# the extraction, the model or a setting of --memvis-conf redoes what depends on it.
 set -euo pipefail
 nj=4
 grid=default
@@ -49,10 +50,6 @@ run_findings() {  # the paper's claims over every run of every model -> $all/fin
   cat $all/findings/findings.md
 }
 
-fresh() {  # <out-dir> <input>: true when <out-dir>/numbers.json is newer than <input>
-  [ -f $1/numbers.json ] && [ $1/numbers.json -nt $2 ]
-}
-
 case $what in
   analyse)
     for m in $models; do
@@ -63,19 +60,16 @@ case $what in
         --extract-ali-dir exp/${gmm}_ali_$set_ $graph data/${set_}_fbank exp/nnet/$m exp/nnet/$m/decode_${lm}_$set_
       for a in distributions responsibility tsne saturation units cocluster trajectories horizon; do
         opts_var=${a}_opts
-        fresh $out/$a $ext/index.json && continue
         echo "$0: $m: $a"
         python -m steps_py.memvis.$a --seed $seed ${!opts_var} $ext $out/$a
       done
       for r in exp/nnet/$m $(seed_runs $m); do   # the findings' noise claim uses every seed
-        if ! fresh $r/memvis_$set_/noise $r/final.pt; then
-          echo "$0: $r: noise"
-          python -m steps_py.memvis.noise --seed $seed $noise_opts $r data/${set_}_fbank $r/memvis_$set_/noise \
-            || echo "$0: WARNING: $r: noise failed (above; e.g. no utterance of $set_ is long enough for" \
-              "noise_opts in $memvis_conf): its claim is not measured" >&2
-        fi
+        echo "$0: $r: noise"
+        python -m steps_py.memvis.noise --seed $seed $noise_opts $r data/${set_}_fbank $r/memvis_$set_/noise \
+          || echo "$0: WARNING: $r: noise failed (above; e.g. no utterance of $set_ is long enough for" \
+            "noise_opts in $memvis_conf): its claim is not measured" >&2
       done
-      if [ -n "${noise_late_opts:-}" ] && ! fresh $out/noise_late exp/nnet/$m/final.pt; then
+      if [ -n "${noise_late_opts:-}" ]; then
         echo "$0: $m: noise_late"
         python -m steps_py.memvis.noise --seed $seed $noise_late_opts exp/nnet/$m data/${set_}_fbank \
           $out/noise_late || echo "$0: WARNING: $m: noise_late failed (above; e.g. no utterance of $set_ is long" \

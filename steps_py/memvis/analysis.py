@@ -3,14 +3,15 @@ seeded unit and frame sampling, which quantity of a cell type is its memory and 
 
 Every analysis is run as ``python -m steps_py.memvis.<name> [options] <extract-dir> <out-dir>`` and writes into
 <out-dir> its figures (<name>.png + <name>.svg) and numbers.json (the numbers behind the figures), each atomically;
-numbers.json is written last, so its presence means the analysis finished.
+numbers.json is written last, then the stamp <out-dir>/.done.<name> (analysis_completion): a re-run with the same
+extraction and options is skipped.
 """
 import argparse
 import os
 
 import numpy as np
 
-from steps_py.common import InputError, atomic_path, write_json
+from steps_py.common import Completion, InputError, atomic_path, done_stamp, settings_of, write_json
 
 NUMBERS = "numbers.json"
 
@@ -29,6 +30,13 @@ def analysis_parser(doc):
     p.add_argument("out_dir", help="output dir for figures and numbers.json")
     p.add_argument("--seed", type=int, default=0, help="seed of every random choice (units, frames, t-SNE)")
     return p
+
+
+def analysis_completion(args, name, inputs=None):
+    """The Completion of analysis ``name`` run with the parsed ``args`` (every option counts): made from
+    args.extract_dir (or ``inputs``), done when <out-dir>/numbers.json exists; stamp <out-dir>/.done.<name>."""
+    return Completion(done_stamp(args.out_dir, name), [args.extract_dir] if inputs is None else inputs,
+                      settings_of(args), outputs=[os.path.join(args.out_dir, NUMBERS)])
 
 
 def memory_quantity(ext, quantity=None):

@@ -28,8 +28,9 @@ Options: --quantity NAME (default: c for LSTM, h otherwise)  --response mean|upd
 
 import numpy as np
 
-from steps_py.common import InputError, get_logger, run_main
-from steps_py.memvis.analysis import MEMORY_QUANTITY, analysis_parser, save_figure, setup_matplotlib, write_numbers
+from steps_py.common import InputError, get_logger, run_main, skip_if_done
+from steps_py.memvis.analysis import (MEMORY_QUANTITY, analysis_completion, analysis_parser, save_figure,
+                                      setup_matplotlib, write_numbers)
 
 log = get_logger("memvis.cocluster")
 
@@ -249,10 +250,14 @@ def main():
     p.add_argument("--no-silence", action="store_true")
     p.add_argument("--layers", default="")
     a = p.parse_args()
+    done = analysis_completion(a, "cocluster")
+    if skip_if_done(done, a.out_dir, log):
+        return 0
     from steps_py.memvis.data import Extraction
     ext = Extraction.load(a.extract_dir)
     run_cocluster(ext, a.out_dir, a.quantity, a.response, a.sign, a.n_clusters, a.seed, a.min_frames, a.no_silence,
                   [int(k) for k in a.layers.split(",") if k] or None)
+    done.finish()
     return 0
 
 

@@ -38,9 +38,9 @@ import os
 
 import numpy as np
 
-from steps_py.common import InputError, get_logger, read_json, run_main, write_lines
-from steps_py.memvis.analysis import (MEMORY_QUANTITY, sample_frames, sample_units, save_figure, setup_matplotlib,
-                                      write_numbers)
+from steps_py.common import InputError, get_logger, read_json, run_main, skip_if_done, write_lines
+from steps_py.memvis.analysis import (MEMORY_QUANTITY, analysis_completion, sample_frames, sample_units, save_figure,
+                                      setup_matplotlib, write_numbers)
 from steps_py.memvis.data import Extraction
 from steps_py.memvis.stats import (distribution_numbers, saturation_numbers, smoothness, uniform_shares,
                                    utterance_smoothness)
@@ -255,10 +255,15 @@ def main():
     if len(a.dirs) < 2:
         p.error("need at least one extraction dir and the output dir")
     *extract_dirs, out_dir = a.dirs
+    noise_files = [x for x in a.noise.split(",") if x and x != "-" and os.path.exists(x)]
+    done = analysis_completion(argparse.Namespace(**vars(a), out_dir=out_dir), "compare", extract_dirs + noise_files)
+    if skip_if_done(done, out_dir, log):
+        return 0
     exts = [Extraction.load(d) for d in extract_dirs]
     names = [n for n in a.names.split(",") if n] or [default_name(d) for d in extract_dirs]
     run_compare(exts, names, out_dir, a.utt, [x for x in a.noise.split(",") if x], a.seed, a.num_units,
                 a.max_frames, a.lstm_range, a.gru_edge, a.low, a.high, a.pairs)
+    done.finish()
     return 0
 
 

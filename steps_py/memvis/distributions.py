@@ -11,8 +11,8 @@ percentiles, histogram {edges, density}}, the units drawn, the frames used and t
 """
 import numpy as np
 
-from steps_py.common import get_logger, run_main
-from steps_py.memvis.analysis import analysis_parser, save_figure, setup_matplotlib, write_numbers
+from steps_py.common import get_logger, run_main, skip_if_done
+from steps_py.memvis.analysis import analysis_completion, analysis_parser, save_figure, setup_matplotlib, write_numbers
 from steps_py.memvis.data import Extraction
 from steps_py.memvis.stats import distribution_numbers
 
@@ -49,12 +49,16 @@ def main():
     p.add_argument("--lstm-range", type=float, default=2.0, help="LSTM share counted in (-r, r)")
     p.add_argument("--gru-edge", type=float, default=0.7, help="GRU share counted in [-1,-e] and [e,1]")
     a = p.parse_args()
+    done = analysis_completion(a, "distributions")
+    if skip_if_done(done, a.out_dir, log):
+        return 0
     ext = Extraction.load(a.extract_dir)
     numbers = distribution_numbers(ext, a.num_units, a.max_frames, a.quantity, a.clip, a.bins, a.lstm_range,
                                    a.gru_edge, a.seed)
     numbers["figures"] = save_figure(plot(numbers["layers"], ext.cell, numbers["quantity"], a.clip), a.out_dir,
                                      "distributions")
     write_numbers(a.out_dir, numbers)
+    done.finish()
     log.info(f"{ext.cell} {numbers['quantity']} share in {numbers['range_definition']} per layer: " +
              ", ".join(f"{d['share_in_range']:.3f}" for d in numbers["layers"]))
 

@@ -49,13 +49,13 @@ import os
 
 import numpy as np
 
-from steps_py.common import InputError, get_logger, read_json, run_main, write_json, write_lines
+from steps_py.common import (Completion, InputError, done_stamp, get_logger, read_json, run_main, settings_of,
+                             skip_if_done, write_json, write_lines)
 from steps_py.decode.scoring import (best_utterance_errors, best_wer, bootstrap_interval, bootstrap_wer, pooled_wer,
                                      stack_errors)
 from steps_py.memvis.analysis import MEMORY_QUANTITY
 from steps_py.memvis.data import Extraction
 from steps_py.memvis.stats import smoothness, utterance_range_shares, utterance_smoothness
-from steps_py.nnet.checkpoint import group_runs
 from steps_py.nnet.config import NnetConfig
 
 log = get_logger("memvis.findings")
@@ -450,7 +450,19 @@ def findings_markdown(set_name, summaries, claims):
     return out
 
 
+def findings_inputs(model_dirs, set_name="dev", decode_prefix="decode_tgpr_"):
+    """What run_findings reads of each run (the module docstring): nnet.conf, the extraction and the decode dir of
+    the set, and the numbers.json of every analysis in memvis_<set>/ (the report beside them is left out)."""
+    inputs = []
+    for d in model_dirs:
+        inputs += [os.path.join(d, "nnet.conf"), os.path.join(d, f"extract_{set_name}"),
+                   os.path.join(d, f"{decode_prefix}{set_name}")]
+        inputs += sorted(glob.glob(os.path.join(d, f"memvis_{set_name}", "*", "numbers.json")))
+    return [p for p in inputs if os.path.exists(p)]
+
+
 def run_findings(model_dirs, out_dir, set_name="dev", decode_prefix="decode_tgpr_", **opts):
+    from steps_py.nnet.checkpoint import group_runs   # torch: imported once the work is to be done
     for d in model_dirs:
         if not os.path.isdir(d):
             raise InputError(f"no such directory {d}")
@@ -484,8 +496,13 @@ def main():
     if len(a.dirs) < 2:
         p.error("need at least one model dir and the output dir")
     *model_dirs, out_dir = a.dirs
+    done = Completion(done_stamp(out_dir, "findings"), findings_inputs(model_dirs, a.set_name, a.decode_prefix),
+                      settings_of(a), [os.path.join(out_dir, "findings.json")])
+    if skip_if_done(done, out_dir, log):
+        return 0
     run_findings(model_dirs, out_dir, a.set_name, a.decode_prefix, mostly=a.mostly, lstm_range=a.lstm_range,
                  gru_edge=a.gru_edge, num_samples=a.num_samples, seed=a.seed)
+    done.finish()
     return 0
 
 

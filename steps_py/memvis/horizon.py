@@ -21,9 +21,9 @@ import os
 
 import numpy as np
 
-from steps_py.common import InputError, get_logger, read_json, read_shell_conf, run_main
-from steps_py.memvis.analysis import (analysis_parser, extraction_info, memory_quantity, save_figure,
-                                      setup_matplotlib, write_numbers)
+from steps_py.common import InputError, get_logger, read_json, read_shell_conf, run_main, skip_if_done
+from steps_py.memvis.analysis import (analysis_completion, analysis_parser, extraction_info, memory_quantity,
+                                      save_figure, setup_matplotlib, write_numbers)
 from steps_py.memvis.data import Extraction
 from steps_py.nnet.config import NnetConfig
 
@@ -111,11 +111,15 @@ def main():
     p.add_argument("--lstm-range", type=float, default=2.0)
     p.add_argument("--gru-edge", type=float, default=0.7)
     a = p.parse_args()
+    done = analysis_completion(a, "horizon")
+    if skip_if_done(done, a.out_dir, log):
+        return 0
     ext = Extraction.load(a.extract_dir)
     horizon = a.horizon_frames if a.horizon_frames is not None else training_horizon(ext)
     numbers = horizon_numbers(ext, horizon, a.bin, a.lstm_range, a.gru_edge)
     numbers["figures"] = save_figure(plot(numbers), a.out_dir, "horizon")
     write_numbers(a.out_dir, numbers)
+    done.finish()
     for k, lay in numbers["layers"].items():
         w, b = lay["within"], lay["beyond"]
         log.info(f"layer {k}: p99 |{numbers['quantity']}| {w['p99']:.3g} within the first {horizon} frames, "

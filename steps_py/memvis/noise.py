@@ -70,14 +70,18 @@ import zlib
 
 import numpy as np
 
-from steps_py.common import InputError, get_logger, progress, require_files, run_main
+from steps_py.common import (Completion, InputError, done_stamp, get_logger, progress, require_files, run_main,
+                             settings_of, skip_if_done)
 from steps_py.data.audio import AudioError, UtteranceAudio
-from steps_py.data.datadir import c_sorted, read_map
+from steps_py.data.datadir import c_sorted, data_dir_inputs, read_map
 from steps_py.feats.cmvn import cmvn_stats
 from steps_py.feats.features import compute_features, load_feature_config
 from steps_py.feats.pipeline import CmvnPipeline
-from steps_py.memvis.analysis import MEMORY_QUANTITY, save_figure, setup_matplotlib, write_numbers
-from steps_py.nnet.checkpoint import load_acoustic_model
+from steps_py.memvis.analysis import NUMBERS, MEMORY_QUANTITY, save_figure, setup_matplotlib, write_numbers
+from steps_py.nnet.hybrid import nnet_inputs
+
+# The tables of <data-dir> the analysis reads (audio, speakers, CMVN stats, the stored features it checks against).
+DATA_TABLES = ("wav.scp", "segments", "utt2spk", "spk2utt", "cmvn.scp", "feats.scp")
 
 log = get_logger("memvis.noise")
 
@@ -454,12 +458,19 @@ def main():
         if not os.path.isdir(d):
             raise InputError(f"no such directory {d}")
     require_files(os.path.join(a.data_dir, "wav.scp"))
+    inputs = nnet_inputs(a.nnet_dir) + data_dir_inputs(a.data_dir, DATA_TABLES) + \
+        ([a.fbank_config] if a.fbank_config else [])
+    done = Completion(done_stamp(a.out_dir, "noise"), inputs, settings_of(a), [os.path.join(a.out_dir, NUMBERS)])
+    if skip_if_done(done, a.out_dir, log):
+        return 0
+    from steps_py.nnet.checkpoint import load_acoustic_model   # torch: imported once the work is to be done
     bundle = load_acoustic_model(a.nnet_dir)
     run_noise(bundle, a.data_dir, a.out_dir, utts=[u for u in a.utts.split(",") if u], num_utts=a.num_utts,
               noise_start=a.noise_start, noise_dur=a.noise_dur, noise_db=a.noise_db, noise_mode=a.noise_mode,
               seed=a.seed, threshold=a.threshold, threshold_rel=a.threshold_rel, normalise=a.normalise, hold=a.hold,
               min_after=a.min_after, cmvn=a.cmvn, fbank_config=a.fbank_config,
               model_dir=a.nnet_dir, quantity=a.quantity, plot_utts=a.plot_utts, decay_frames=a.decay_frames)
+    done.finish()
     return 0
 
 

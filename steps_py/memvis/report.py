@@ -34,7 +34,8 @@ import html
 import json
 import os
 
-from steps_py.common import InputError, atomic_open, get_logger, run_main
+from steps_py.common import (Completion, InputError, atomic_open, done_stamp, get_logger, run_main, settings_of,
+                             skip_if_done)
 from steps_py.memvis.data import Extraction
 from steps_py.memvis.report_data import explorer_data
 from steps_py.memvis.report_numbers import READABLE, readable_numbers
@@ -128,6 +129,15 @@ explorer data {data_bytes / 1e6:.1f} MB</p>
 """
 
 
+def report_inputs(extract_dir, memvis_dir, findings=None):
+    """What the report is made from: the extraction, every analysis dir of memvis_dir (not the pages written
+    beside them) and the findings file (``findings``, else memvis_dir/findings.json when there is one)."""
+    dirs = [os.path.join(memvis_dir, n) for n in sorted(os.listdir(memvis_dir))] if os.path.isdir(memvis_dir) else []
+    own = os.path.join(memvis_dir, "findings.json")
+    return [extract_dir] + [d for d in dirs if os.path.isdir(d)] + \
+        ([findings] if findings else [own] if os.path.isfile(own) else [])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
@@ -146,6 +156,11 @@ def main():
     args = parser.parse_args()
     if args.utts < 1 or args.max_frames < 1 or args.stats_max_frames < 1 or args.top_units < 1:
         raise InputError("--utts, --max-frames, --stats-max-frames and --top-units must be positive")
+    done = Completion(done_stamp(os.path.dirname(args.out_html) or ".", os.path.basename(args.out_html)),
+                      report_inputs(args.extract_dir, args.memvis_dir, args.findings), settings_of(args),
+                      [args.out_html])
+    if skip_if_done(done, args.out_html, logger):
+        return 0
 
     ext = Extraction.load(args.extract_dir)
     layers = parse_list(args.layers, "layers")
@@ -165,6 +180,7 @@ def main():
                 f"{len(findings[1])} findings, {len(data['utts'])} utterances x {len(data['layers'])} layers x "
                 f"{len(data['quantities'])} quantities x {data['cell_dim']} units; statistics over "
                 f"{data['stats']['frames']} of {data['stats']['frames_extracted']} frames")
+    done.finish()
     return 0
 
 

@@ -18,10 +18,10 @@ probability], ...]}, thresholds.
 """
 import numpy as np
 
-from steps_py.common import InputError, get_logger, run_main
+from steps_py.common import InputError, get_logger, run_main, skip_if_done
 from steps_py.memvis.data import Extraction
-from steps_py.memvis.analysis import (analysis_parser, extraction_info, memory_quantity, save_figure,
-                                    setup_matplotlib, write_numbers)
+from steps_py.memvis.analysis import (analysis_completion, analysis_parser, extraction_info, memory_quantity,
+                                      save_figure, setup_matplotlib, write_numbers)
 
 log = get_logger("memvis.responsibility")
 
@@ -149,11 +149,15 @@ def main():
                    help="responsible only at P(irregular|p) >= this times the unit's P(irregular)")
     p.add_argument("--top", type=int, default=5, help="top units listed per phone")
     a = p.parse_args()
+    done = analysis_completion(a, "responsibility")
+    if skip_if_done(done, a.out_dir, log):
+        return 0
     ext = Extraction.load(a.extract_dir)
     numbers = analyse(ext, a.quantity, a.lstm_threshold, a.gru_threshold, a.lstm_share, a.gru_share,
                       a.min_phone_frames, a.top, min_lift=a.min_lift)
     numbers["figures"] = save_figure(plot(numbers), a.out_dir, "responsibility")
     write_numbers(a.out_dir, numbers)
+    done.finish()
     log.info(f"responsible (unit, phone) pairs per layer: {list(map(int, numbers['total_per_layer']))}; units "
              f"responsible for >= 1 phone: {numbers['responsible_units_per_layer']}")
 

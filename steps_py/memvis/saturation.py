@@ -11,8 +11,8 @@ one point per unit, colour = layer) and numbers.json: gates, per gate and layer 
 mean_unsaturated, units_mostly_left, units_mostly_right (units saturated that way on > 50% of the frames)}, and
 the per-unit fractions (left / right [layer][unit], 4 decimals).
 """
-from steps_py.common import get_logger, run_main
-from steps_py.memvis.analysis import analysis_parser, save_figure, setup_matplotlib, write_numbers
+from steps_py.common import get_logger, run_main, skip_if_done
+from steps_py.memvis.analysis import analysis_completion, analysis_parser, save_figure, setup_matplotlib, write_numbers
 from steps_py.memvis.data import Extraction
 from steps_py.memvis.stats import saturation_numbers
 
@@ -51,10 +51,14 @@ def main():
     p.add_argument("--high", type=float, default=0.9, help="right-saturated above this")
     p.add_argument("--max-frames", type=int, default=200000, help="frames drawn (0 = all)")
     a = p.parse_args()
+    done = analysis_completion(a, "saturation")
+    if skip_if_done(done, a.out_dir, log):
+        return 0
     ext = Extraction.load(a.extract_dir)
     numbers = saturation_numbers(ext, a.low, a.high, a.max_frames, a.seed)
     numbers["figures"] = save_figure(plot(numbers), a.out_dir, "saturation")
     write_numbers(a.out_dir, numbers)
+    done.finish()
     for g in numbers["gates"]:
         log.info(f"{g}: mean left/right saturated per layer: " +
                  ", ".join(f"{d['mean_left']:.3f}/{d['mean_right']:.3f}" for d in numbers["per_gate"][g]))

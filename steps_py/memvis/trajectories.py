@@ -25,8 +25,9 @@ Options: --quantity NAME  --utts LIST (default: the first --num-utts utterances;
 
 import numpy as np
 
-from steps_py.common import InputError, get_logger, run_main
-from steps_py.memvis.analysis import MEMORY_QUANTITY, analysis_parser, save_figure, setup_matplotlib, write_numbers
+from steps_py.common import InputError, get_logger, run_main, skip_if_done
+from steps_py.memvis.analysis import (MEMORY_QUANTITY, analysis_completion, analysis_parser, save_figure,
+                                      setup_matplotlib, write_numbers)
 
 log = get_logger("memvis.trajectories")
 
@@ -217,12 +218,16 @@ def main():
     p.add_argument("--layers", default="")
     p.add_argument("--num-threads", type=int, default=1)
     a = p.parse_args()
+    done = analysis_completion(a, "trajectories")
+    if skip_if_done(done, a.out_dir, log):
+        return 0
     from steps_py.memvis.data import Extraction
     ext = Extraction.load(a.extract_dir)
     utts = [u for u in a.utts.split(",") if u] or None
     layers = [int(k) for k in a.layers.split(",") if k] or None
     run_trajectories(ext, a.out_dir, a.quantity, utts, a.num_utts, a.hidden, a.noise, a.epochs, a.batch_size, a.lr,
                      a.seed, a.max_frames, layers, a.num_threads)
+    done.finish()
     return 0
 
 

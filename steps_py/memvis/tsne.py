@@ -16,9 +16,9 @@ mean_smoothness_embedding per layer (over the utterances), and optionally the em
 """
 import numpy as np
 
-from steps_py.common import InputError, get_logger, run_main
-from steps_py.memvis.analysis import (analysis_parser, extraction_info, memory_quantity, save_figure,
-                                      setup_matplotlib, write_numbers)
+from steps_py.common import InputError, get_logger, run_main, skip_if_done
+from steps_py.memvis.analysis import (analysis_completion, analysis_parser, extraction_info, memory_quantity,
+                                      save_figure, setup_matplotlib, write_numbers)
 from steps_py.memvis.data import Extraction, runs
 from steps_py.memvis.stats import smoothness
 
@@ -118,6 +118,9 @@ def main():
     p.add_argument("--max-iter", type=int, default=1000, help="t-SNE iterations")
     p.add_argument("--save-embeddings", action="store_true", help="also store the 2-D points in numbers.json")
     a = p.parse_args()
+    done = analysis_completion(a, "tsne")
+    if skip_if_done(done, a.out_dir, log):
+        return 0
     ext = Extraction.load(a.extract_dir)
     utts = [u for u in a.utts.split(",") if u]
     numbers, embeddings, frames_of = analyse(ext, utts, a.num_utts, a.quantity, a.perplexity, a.max_frames,
@@ -127,6 +130,7 @@ def main():
                                  for (u, k), e in embeddings.items()}
     numbers["figures"] = save_figure(plot(ext, numbers, embeddings, frames_of), a.out_dir, "tsne")
     write_numbers(a.out_dir, numbers)
+    done.finish()
     log.info("mean smoothness per layer (original space): " +
              ", ".join(f"{s:.3f}" for s in numbers["mean_smoothness_original"]))
 

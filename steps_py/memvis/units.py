@@ -20,10 +20,10 @@ the utterance figure shows).
 """
 import numpy as np
 
-from steps_py.common import InputError, get_logger, run_main
+from steps_py.common import InputError, get_logger, run_main, skip_if_done
 from steps_py.memvis.data import Extraction
-from steps_py.memvis.analysis import (analysis_parser, extraction_info, memory_quantity, sample_frames, save_figure,
-                                    setup_matplotlib, write_numbers)
+from steps_py.memvis.analysis import (analysis_completion, analysis_parser, extraction_info, memory_quantity,
+                                      sample_frames, save_figure, setup_matplotlib, write_numbers)
 
 log = get_logger("memvis.units")
 
@@ -223,6 +223,9 @@ def main():
     p.add_argument("--utt", default=None, help="utterance drawn (default: the first)")
     p.add_argument("--num-phone-traces", type=int, default=3)
     a = p.parse_args()
+    done = analysis_completion(a, "units")
+    if skip_if_done(done, a.out_dir, log):
+        return 0
     ext = Extraction.load(a.extract_dir)
     numbers, aucs = analyse(ext, a.quantity, a.max_frames, a.min_phone_frames, a.top, a.auc_threshold, a.seed)
     utt = a.utt or ext.utts[0]
@@ -235,6 +238,7 @@ def main():
                                       f"units_{safe}") +
                           save_figure(plot_summary(numbers, aucs), a.out_dir, "units_summary"))
     write_numbers(a.out_dir, numbers)
+    done.finish()
     log.info(f"best silence unit {numbers['top_silence_units'][0]}, best position unit "
              f"{numbers['top_position_units'][0]}; mean best phone AUC per layer: " +
              ", ".join(f"{d['mean_best_phone_auc']:.3f}" for d in numbers["per_layer"]))
