@@ -15,7 +15,8 @@ Prepares existing Kaldi data dirs for the recipe (egs/kaldi_dir/s5):
      text.orig), logging the count per set, the total, and the most frequent such words; writes them all to
      <data-dir>/local/text_oov_counts.txt ("WORD COUNT", most frequent first).
 Audio is not read here; a sample rate other than the one in conf/mfcc.conf is handled at stage 1 (resampled when
-the feature config allows it).
+the feature config allows it). A re-run with the same source tables, lexicon, LM text and options is skipped (stamp
+<data-dir>/.done.kaldi_dir_prep), so the data dirs keep their time stamps and what is made from them stays valid.
 
 e.g.: python local/kaldi_dir_prep.py --train /data/swbd/train --dev /data/swbd/dev --lexicon my.lex data
 """
@@ -29,9 +30,10 @@ import sys
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, ROOT)
 
-from steps_py.common import InputError, get_logger, open_input, run_main, str2bool, write_lines  # noqa: E402
-from steps_py.data.datadir import (UTT_FILES, c_sorted, fix_data_dir, read_map, read_map_lenient,  # noqa: E402
-                                   utterances_to_drop, validate_data_dir, write_map)
+from steps_py.common import (Completion, InputError, done_stamp, get_logger, open_input, run_main,  # noqa: E402
+                             settings_of, skip_if_done, str2bool, write_lines)
+from steps_py.data.datadir import (UTT_FILES, c_sorted, data_dir_inputs, fix_data_dir, read_map,  # noqa: E402
+                                   read_map_lenient, utterances_to_drop, validate_data_dir, write_map)
 from steps_py.lang.lexicon import map_oovs_to_unk  # noqa: E402
 
 log = get_logger("kaldi_dir_prep")
@@ -202,7 +204,15 @@ def main():
     p.add_argument("data_dir")
     a = p.parse_args()
     sets = {k: v for k, v in [("train", a.train), ("dev", a.dev), ("test", a.test)] if v}
+    inputs = [f for src in sets.values() for f in data_dir_inputs(src, COPIED)] + \
+        [f for f in (a.lexicon, a.lm_text) if f]
+    outputs = [os.path.join(a.data_dir, name, "text") for name in sets] + \
+        [os.path.join(a.data_dir, "local", f) for f in ("lm_text.txt", "dict/lexicon.txt")]
+    done = Completion(done_stamp(a.data_dir, "kaldi_dir_prep"), inputs, settings_of(a), outputs)
+    if skip_if_done(done, f"{a.data_dir} (data dirs and dictionary)", log):
+        return
     prepare(a.data_dir, sets, a.lexicon, a.lm_text, a.unk_word, a.keep_stress, a.upper_case)
+    done.finish()
 
 
 if __name__ == "__main__":

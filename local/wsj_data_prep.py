@@ -21,7 +21,9 @@ of the training transcripts and of the LM, the word source for steps_py.lang.pre
 "<utt> <sph2pipe> -f wav <file.wv1> |" when sph2pipe is found (--sph2pipe, PATH, $KALDI_ROOT/tools/sph2pipe_v2.5),
 else the .wv1 path itself. spk2gender comes from the spkrinfo.txt files on the discs (and --spkrinfo FILE, e.g.
 LDC's wsj0-train-spkrinfo.txt, which is not on the discs); it is written only for sets where every speaker has one.
-With --lm-dir-out DIR, the WSJ1 LMs are copied and pruned into DIR (see local/wsj_format_lms.py).
+With --lm-dir-out DIR, the WSJ1 LMs are copied and pruned into DIR (see local/wsj_format_lms.py). A re-run with the
+same discs (the signatures of every file on them), spkrinfo files and options is skipped (stamp
+<data-dir>/.done.wsj_data_prep), so the data dirs keep their time stamps and what is made from them stays valid.
 
 e.g.: python local/wsj_data_prep.py --lm-dir-out data/local/lm /corpora/LDC93S6B /corpora/LDC94S13B data
 """
@@ -35,7 +37,8 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from steps_py.common import InputError, get_logger, progress, run_main, write_lines  # noqa: E402
+from steps_py.common import (Completion, InputError, done_stamp, get_logger, progress, run_main,  # noqa: E402
+                             settings_of, skip_if_done, write_lines)
 from steps_py.data.datadir import c_sorted, validate_data_dir, write_data_dir  # noqa: E402
 from wsj_format_lms import find_discs, format_lms  # noqa: E402
 
@@ -371,8 +374,15 @@ def main():
     p.add_argument("data_dir")
     a = p.parse_args()
     exclude = a.exclude if a.exclude is not None else ["11-2.1/wsj0/si_tr_s/401"]
+    outputs = [os.path.join(a.data_dir, "local", "dict_words.txt")] + \
+        ([os.path.join(a.lm_dir_out, "lm_tgpr.arpa.gz")] if a.lm_dir_out else [])
+    done = Completion(done_stamp(a.data_dir, "wsj_data_prep"), [a.wsj0_dir, a.wsj1_dir] + a.spkrinfo,
+                      settings_of(a), outputs)
+    if skip_if_done(done, f"{a.data_dir} (WSJ data dirs)", log):
+        return
     counts = prepare(a.wsj0_dir, a.wsj1_dir, a.data_dir, a.lm_dir_out, a.sph2pipe, a.spkrinfo, exclude,
                      a.noise_word, a.prune_threshold)
+    done.finish()
     log.info("Data preparation succeeded: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 
 

@@ -124,12 +124,20 @@ def test_language_models(prepared):
 
 
 def test_rerun_keeps_existing_lms(wsj, prepared):
+    """A re-run on the same discs is skipped whole, every output kept with its time stamp; without the stamp of the
+    finished run (as after a kill) the data dirs are made again and the LMs still kept."""
     data, _ = prepared
     tgpr = os.path.join(data, "local", "lm", "lm_tgpr.arpa.gz")
-    mtime = os.stat(tgpr).st_mtime_ns
-    r = run_prep(["--lm-dir-out", os.path.join(data, "local", "lm"), wsj["wsj0"], wsj["wsj1"], data])
+    text = os.path.join(data, "train_si284", "text")
+    mtimes = os.stat(tgpr).st_mtime_ns, os.stat(text).st_mtime_ns
+    argv = ["--lm-dir-out", os.path.join(data, "local", "lm"), wsj["wsj0"], wsj["wsj1"], data]
+    r = run_prep(argv)
     assert r.returncode == 0, r.stderr
-    assert "lm_tgpr.arpa.gz exists, kept" in r.stderr and os.stat(tgpr).st_mtime_ns == mtime
+    assert "(WSJ data dirs) is up to date" in r.stderr and (os.stat(tgpr).st_mtime_ns, os.stat(text).st_mtime_ns) == mtimes
+    os.unlink(os.path.join(data, ".done.wsj_data_prep"))
+    r = run_prep(argv)
+    assert r.returncode == 0, r.stderr
+    assert "lm_tgpr.arpa.gz exists, kept" in r.stderr and os.stat(tgpr).st_mtime_ns == mtimes[0]
 
 
 def test_not_a_wsj_directory(tmp_path, wsj):
