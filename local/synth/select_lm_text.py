@@ -9,15 +9,15 @@ and dropped sentences go to the log; ``--vocab-size 0`` keeps everything.
 
 With --output FILE the text is written to FILE (atomically) instead of stdout, and a re-run with the same inputs and
 --vocab-size is skipped (stamp <dir of FILE>/.done.<name of FILE>), so FILE keeps its time stamp and what is made
-from it stays up to date.
+from it stays up to date; so does a FILE made again with the same text (e.g. after stage 1 dropped an utterance).
 """
 import argparse
 import collections
 import os
 import sys
 
-from steps_py.common import (Completion, done_stamp, get_logger, read_table, run_main, skip_if_done,
-                             write_lines)
+from steps_py.common import (Completion, atomic_path, done_stamp, get_logger, keep_time_stamp_if_same, read_table,
+                             run_main, skip_if_done, write_lines)
 
 log = get_logger("select_lm_text")
 
@@ -64,8 +64,10 @@ def main():
         sentences = [line.split() for line in f if line.strip()]
     required = {w for t in a.texts for _, words in read_table(t, min_fields=1) for w in words}
     kept, vocab = select_sentences(sentences, a.vocab_size, required)
-    if a.output:
-        write_lines(a.output, (" ".join(s) for s in kept))
+    if a.output:   # the same text as before keeps its time stamp: the dictionary made from it stays valid
+        with atomic_path(a.output) as tmp:
+            write_lines(tmp, (" ".join(s) for s in kept))
+            keep_time_stamp_if_same(tmp, a.output)
     else:
         for s in kept:
             sys.stdout.write(" ".join(s) + "\n")
