@@ -6,7 +6,9 @@ speaker-disjoint (--dev-speakers and --test-speakers; every other speaker trains
 <speaker>_<digit>_<index> (speaker first, so Kaldi's sort keeps speakers contiguous); transcripts are the digit
 words (ZERO ... NINE). The tables are tab-separated, as many corpora ship them. --per-speaker N keeps the first N
 indices of each digit and speaker (0: all 50), for small runs. A file whose name does not follow the pattern is
-named and skipped; the counts are logged.
+named and skipped; the counts are logged. A re-run with the same recordings (every file's size and time stamp) and
+options is skipped (stamp <out-dir>/.done.fsdd_prep), so the tables keep their time stamps and the recipe after
+them stays up to date.
 
 e.g.: python local/fsdd_prep.py ../shared/corpora/fsdd/recordings data/src
 """
@@ -18,7 +20,8 @@ import sys
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, ROOT)
 
-from steps_py.common import InputError, get_logger, run_main  # noqa: E402
+from steps_py.common import (Completion, InputError, done_stamp, get_logger, run_main, settings_of,  # noqa: E402
+                             skip_if_done)
 from steps_py.data.datadir import c_sorted  # noqa: E402
 
 log = get_logger("fsdd_prep")
@@ -84,7 +87,12 @@ def main():
     p.add_argument("out_dir")
     a = p.parse_args()
     split = lambda s: [x for x in s.split(",") if x]  # noqa: E731
+    outputs = [os.path.join(a.out_dir, s, n) for s in ("train", "dev", "test") for n in ("wav.scp", "text", "utt2spk")]
+    done = Completion(done_stamp(a.out_dir, "fsdd_prep"), [a.rec_dir], settings_of(a), outputs)
+    if skip_if_done(done, a.out_dir, log):
+        return
     prepare(a.rec_dir, a.out_dir, split(a.dev_speakers), split(a.test_speakers), a.per_speaker)
+    done.finish()
 
 
 if __name__ == "__main__":
