@@ -60,3 +60,16 @@ def test_every_system_decodes_real_speech(fsdd_recipe):
     for m in ["lstm_2l", "gru_2l"]:
         assert os.path.getsize(os.path.join(s5, "exp", "nnet", m, "memvis_dev", "report.html")) > 10000
     assert os.path.getsize(os.path.join(s5, "exp", "nnet", "memvis_dev", "report.html")) > 10000  # the run's page
+
+
+def test_second_run_skips_every_step(fsdd_recipe):
+    """The FSDD and Kaldi-dir preparations, and every step after them, find their work done (issue 12)."""
+    s5, _ = fsdd_recipe
+    results = open(os.path.join(s5, "RESULTS"), "rb").read()
+    out, seconds = run_recipe(s5, "--per-speaker", "3", "--nj", "2")
+    print(f"egs/fsdd/s5 second run: {seconds:.1f} s")
+    assert ") making " not in out
+    for what in ["data/src", "data (data dirs and dictionary)", "data/lang", "exp/mono", "exp/tri2b_ali_test",
+                 "exp/nnet/gru_2l/decode_tgpr_test", "exp/nnet/memvis_dev/findings"]:
+        assert f"skipped: {what} is up to date" in out, what
+    assert open(os.path.join(s5, "RESULTS"), "rb").read() == results
