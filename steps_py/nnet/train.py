@@ -55,6 +55,7 @@ TRAIN_DEFAULTS = {
     "max_change_output": "1.5", "adam_lr_scale": "0.00025",
     "num_valid_utts": "100", "valid_seed": "1", "seed": "1", "nsgd_rank_in": "20", "nsgd_rank_out": "80",
     "nsgd_update_period": "4", "nsgd_num_samples_history": "2000", "nsgd_alpha": "4.0", "keep_checkpoints": "2",
+    "warn_max_change_share": "0.5", "stop_after_epochs": "1.0",
 }
 
 
@@ -87,6 +88,16 @@ def read_train_conf(path, overrides=()):
         except ValueError as e:
             raise InputError(f"{where[name]}: bad value {name}={value!r} ({e})") from None
     return out
+
+
+# settings that do not change the model a run trains (so a resumed run may change them)
+NOT_RESULT_SETTINGS = ("num_threads", "keep_checkpoints", "warn_max_change_share", "stop_after_epochs")
+
+
+def changed_settings(old, new):
+    """'name old -> new, ...' for the training settings (read_train_conf dicts) that differ, '' if none does."""
+    return ", ".join(f"{k} {old[k]} -> {new[k]}" for k in sorted(new)
+                     if k not in NOT_RESULT_SETTINGS and old.get(k) != new[k])
 
 
 def parse_setting(text):
@@ -330,15 +341,18 @@ def train_rank(rank, world, args, cfg, tc, shards, valid_utts, num_pdfs, input_d
                      f"({stats[1] / secs:.0f} frames/s); max-change active for the whole model in {n_limited} "
                      f"of {mb_per_iter} minibatches ({100 * whole:.0f}%), per component in {100 * comp:.0f}% "
                      f"of the updates")
-            if whole > 0.5:
+            if whole > tc["warn_max_change_share"]:
                 log.warning(f"iter {it + 1}: max_change ({tc['max_change']}) limited the whole model in "
                             f"{100 * whole:.0f}% of the minibatches: the steps are the limit's, not the gradient's; "
                             f"lower initial_lr/final_lr (now {lr:.4g} at this iteration) in the train conf")
-            # after one pass over the data a model must beat the priors (before it, a slow start is no failure)
-            if valid is not None and it + 1 >= first_epoch_end and diverged(valid_ce, chance_ce):
+            # after stop_after_epochs passes over the data a model must beat the priors (before, a slow start is
+            # no failure); a non-finite valid CE stops it at once
+            check = tc["stop_after_epochs"] > 0 and it + 1 >= first_epoch_end * tc["stop_after_epochs"]
+            if valid is not None and (not math.isfinite(valid_ce) or check and diverged(valid_ce, chance_ce)):
+                last = f"{checkpoint_path(args.exp_dir, it)} is the last model" if it else "no model saved"
                 raise InputError(f"training diverged at iteration {it + 1}: valid CE {valid_ce:.4g} is no better "
                                  f"than predicting the pdf priors ({chance_ce:.4g}); lower initial_lr or max_change "
-                                 f"in the train conf ({checkpoint_path(args.exp_dir, it)} is the last model)")
+                                 f"in the train conf and train again with --force ({last})")
             for k in ("lr", "train_ce", "valid_ce", "valid_acc"):
                 writer.add_scalar(k, history[-1][k], it + 1)
             writer.flush()
@@ -435,6 +449,14 @@ def train(args):
             NnetConfig.from_file(old_conf) != NnetConfig.from_file(args.nnet_conf):   # the settings, not comments
         raise InputError(f"{args.nnet_conf} differs from {old_conf}, the conf {args.exp_dir} was trained with: "
                          f"remove {args.exp_dir}, train into another dir, or use --force")
+    old_train = os.path.join(args.exp_dir, "train.conf")
+    if os.path.exists(old_train) and not args.force and \
+            (latest_checkpoint(args.exp_dir) > 0 or os.path.exists(os.path.join(args.exp_dir, "final.pt"))):
+        changed = changed_settings(read_train_conf(old_train), tc)
+        if changed:
+            raise InputError(f"{args.exp_dir} was trained with other settings than {args.train_conf} and the "
+                             f"command line give ({changed}; {old_train} holds them): remove {args.exp_dir}, train "
+                             f"into another dir, or use --force")
     if os.path.exists(os.path.join(args.exp_dir, "final.pt")) and not args.force:
         log.info(f"{args.exp_dir}/final.pt exists; nothing to do (--force to retrain)")
         return

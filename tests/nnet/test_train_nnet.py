@@ -82,6 +82,22 @@ def test_changed_model_conf_is_refused(trained, tmp_path):
     assert res.returncode == 0 and "nothing to do" in res.stdout + res.stderr
 
 
+def test_changed_train_settings_are_refused(trained, tmp_path):
+    """A dir trained (or half trained) with other training settings is not resumed or reused silently."""
+    s5, exp, conf, _ = trained
+    import subprocess
+    import sys
+    other = write_conf(str(tmp_path / "other.conf"), initial_lr=2.0)
+    for extra in ([], ["--set", "initial_lr=2.0"]):
+        res = subprocess.run([sys.executable, "-m", "steps_py.nnet.train", "--nnet-conf", NNET_CONF, "--train-conf",
+                              other if not extra else conf, *extra, "data/train_fbank", "exp/tri2b_ali_train", exp],
+                             cwd=s5, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT))
+        assert res.returncode == 1 and "Traceback" not in res.stderr
+        assert "was trained with other settings" in res.stderr and "initial_lr 4.0 -> 2.0" in res.stderr
+    from steps_py.nnet.train import changed_settings
+    assert changed_settings({"num_threads": 1, "seed": 1}, {"num_threads": 2, "seed": 1}) == ""
+
+
 def test_two_parallel_jobs_average_their_models(trained, tmp_path):
     s5, _, _, _ = trained
     conf = write_conf(str(tmp_path / "par.conf"))
