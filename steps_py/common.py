@@ -362,7 +362,10 @@ def input_signature(path):
             if is_done_stamp(name):
                 continue
             f = os.path.join(root, name)
-            fst = os.stat(f)
+            try:
+                fst = os.stat(f)
+            except OSError as e:       # a broken link, or a file removed while the directory is read
+                raise InputError(f"cannot read {f}, an input of this step: {e.strerror}") from None
             digest.update(f"{os.path.relpath(f, path)} {fst.st_size} {fst.st_mtime_ns}\n".encode("utf-8",
                                                                                                   "surrogateescape"))
             count += 1
@@ -459,13 +462,17 @@ class Completion:
             f.write("\n")
 
 
-def skip_if_done(completion, what, log):
+def skip_if_done(completion, what, log, before_start=None):
     """True (after logging "skipped: <what> is up to date") when ``completion`` says the step is done and up to
-    date; otherwise logs why ``what`` is (re)made, calls completion.start() and returns False."""
+    date; otherwise logs why ``what`` is (re)made, calls ``before_start()`` if given (work that must happen while
+    the old stamp still stands, e.g. removing the old run's resume points), then completion.start(), and returns
+    False."""
     reason = completion.stale_reason()
     if reason is None:
         log.info(f"skipped: {what} is up to date")
         return True
     log.info(f"making {what}: {reason}")
+    if before_start is not None:
+        before_start()
     completion.start()
     return False

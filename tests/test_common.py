@@ -165,3 +165,20 @@ def test_completion_names_the_inputs_that_came_or_went(step_inputs):
                           {"beam": 13.0}, [str(step_inputs / "exp" / "out.txt")])
     assert c.stale_reason() == f"its inputs are other files than before (now also {extra}; no longer " \
                                f"{step_inputs / 'lang'})"
+
+
+def test_skip_if_done_runs_before_start_while_the_old_stamp_stands(step_inputs):
+    """Work that must precede the stamp's removal (a GMM's old models) runs before completion.start()."""
+    import logging
+    _run_step(_completion(step_inputs), step_inputs)
+    stamp_there = []
+    c = _completion(step_inputs, {"beam": 15.0})
+    assert not common.skip_if_done(c, "exp", logging.getLogger("test.step"),
+                                   before_start=lambda: stamp_there.append(os.path.exists(c.stamp)))
+    assert stamp_there == [True] and not os.path.exists(c.stamp)
+
+
+def test_a_broken_link_in_an_input_dir_is_named(step_inputs):
+    os.symlink(step_inputs / "gone.txt", step_inputs / "lang" / "phones" / "broken.int")
+    with pytest.raises(common.InputError, match=r"cannot read .*broken.int, an input of this step"):
+        common.input_signature(str(step_inputs / "lang"))

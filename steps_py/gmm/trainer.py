@@ -2,6 +2,7 @@
 resuming from the last finished pass, skipping a finished training whose inputs and options are unchanged (and
 starting over when they changed), and building a triphone tree from accumulated statistics."""
 import argparse
+import contextlib
 import filecmp
 import os
 import re
@@ -203,13 +204,15 @@ def skip_finished_training(done):
     finished with other inputs or options, its resume points are discarded so that it starts over instead of
     resuming from its old last pass; a killed training (no stamp) resumes as before."""
     exp_dir = os.path.dirname(done.stamp)
-    if skip_if_done(done, exp_dir, log):
-        return True
-    if done.finished_before:
-        removed = discard_resume_points(exp_dir)
-        log.info(f"{exp_dir}: training again from the start ({len(removed)} models and transforms of the old "
-                 "run removed)")
-    return False
+
+    def start_over():       # before the stamp goes: a kill in between must not resume from the old models
+        if done.finished_before:
+            removed = discard_resume_points(exp_dir)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(exp_dir, "log", "likelihoods.txt"))
+            log.info(f"{exp_dir}: training again from the start ({len(removed)} models and transforms of the old "
+                     "run removed)")
+    return skip_if_done(done, exp_dir, log, before_start=start_over)
 
 
 def build_tree_from_stats(stats, lang, args):
