@@ -172,11 +172,11 @@ def fig5(variants, baselines):
                                     "analyse for their grid).")) + numbers_side_by_side(baselines + variants, "tsne"))
 
 
-def wer_cell(cell, paper):
-    """A table cell of compare_wer.json ({system, dev, dev_ci, eval, eval_ci}) and the paper's number."""
+def wer_cell(cell, paper, sets=("dev", "eval")):
+    """A table cell of compare_wer.json ({system, <set>, <set>_ci for each test set}) and the paper's number."""
     parts = []
     if cell:
-        for s in ("dev", "eval"):
+        for s in sets:
             if cell.get(s) is not None:
                 ci = cell.get(f"{s}_ci")
                 parts.append(f"{s} {cell[s]:.2f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""))
@@ -186,30 +186,31 @@ def wer_cell(cell, paper):
     return "<br>".join(e(p) for p in parts) or "&ndash;"
 
 
-def wer_table(key, table):
+def wer_table(key, table, sets=("dev", "eval")):
     """One of compare_wer.json's tables 1-3 ({title, columns: layers, rows: [[label, [cell or null]]]}) with the
-    paper's WER in each cell."""
+    paper's WER in each cell; ``sets``: the test sets of the cells."""
     paper = PAPER_WER.get(key, {})
     cols = table.get("columns", [])
     head = "<tr><th>layers</th>" + "".join(f"<th>{e(str(c))}</th>" for c in cols) + "</tr>"
     body = ""
     for label, cells in table.get("rows", []):
         body += f"<tr><td>{e(label)}</td>" + "".join(
-            f"<td>{wer_cell(c, paper.get(label, {}).get(n))}</td>" for c, n in zip(cells, cols)) + "</tr>"
+            f"<td>{wer_cell(c, paper.get(label, {}).get(n), sets)}</td>" for c, n in zip(cells, cols)) + "</tr>"
     return f'<table id="{e(key)}" class="wer"><caption>{e(table.get("title", key))}</caption>{head}{body}</table>'
 
 
 def wer_tables(compare_wer, findings_models, source=""):
     """Tables 1-3 (anchors table1..table3) from compare_wer.json when there is one, else the findings' WER per
     model under table1 (and notes under table2, table3)."""
+    sets = tuple((compare_wer or {}).get("sets") or ("dev", "eval"))
     cap = ("Reproduces Tables 1-3 of Tang et al.: %WER [95% interval over utterances and seeds] of each of our "
-           "models (dev / eval) and, below it, the paper's %WER on WSJ. The paired differences the claims rest on "
-           "are in the claims table above.")
+           f"models ({' / '.join(sets)}) and, below it, the paper's %WER on WSJ. The paired differences the claims "
+           "rest on are in the claims table above.")
     tables = (compare_wer or {}).get("tables") or {}
     parts = []
     for key in ("table1", "table2", "table3"):
         if key in tables:
-            parts.append(wer_table(key, tables[key]))
+            parts.append(wer_table(key, tables[key], sets))
         elif key == "table1" and findings_models:
             rows = ""
             for name, m in findings_models.items():

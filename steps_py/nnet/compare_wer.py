@@ -20,7 +20,7 @@ nnet.conf but with system dirs below it (exp/nnet) stands for all of them.
 --tables paper groups the systems by their nnet.conf (cell, num_layers, lazy, residual) into the analogues of
 Tang et al. (2017): Table 1 (LSTM and GRU rows x 1/2/4/6 layers, no lazy update, no residual), Table 2 (LSTM with
 and without the lazy cell update, by layers), Table 3 (residual LSTM/GRU at 4 and 6 layers against plain ones),
-Baselines (vanilla RNN and DNN with their parameter counts), each cell "dev / eval" WER with its 95% interval
+Baselines (vanilla RNN and DNN with their parameter counts), each cell "dev / eval" WER (the --sets) with its 95% interval
 on the line below (over utterances and seeds, as above), and the GMM line from --gmm-dir (default: exp/tri2b next
 to exp/nnet) as the reference. The differences the paper's claims rest on, with paired intervals, are in
 steps_py.memvis.findings. --json FILE also writes every number.
@@ -308,7 +308,7 @@ def main():
     system_dirs = expand_system_dirs(a.dirs)
     systems = read_systems(system_dirs, a.lm, sets)
     lines = compare_table(systems, sets, a.lm)
-    out = {"systems": {s["name"]: plain_system(s) for s in systems}}
+    out = {"sets": list(sets), "systems": {s["name"]: plain_system(s) for s in systems}}
     if a.tables == "paper":
         gmm_dir = find_gmm_dir(system_dirs, a.gmm_dir)
         gmm = merge_seeds(os.path.basename(os.path.normpath(gmm_dir)), [read_system(gmm_dir, a.lm, sets)],

@@ -167,3 +167,8 @@ def test_other_test_set_names(tmp_path):
     assert "7.00 / 9.00" in out
     data = json.load(open(tmp_path / "c.json"))
     assert data["systems"]["lstm_2l"]["wer_test"] == 9.0 and data["systems"]["lstm_2l"]["wer_ci_test"] is not None
+    assert data["sets"] == ["dev", "test"]
+    # the run's report page shows each set of the cells
+    from steps_py.memvis.report_sections import wer_tables
+    page = wer_tables(data, {})
+    assert "dev 7.00 [" in page and "test 9.00 [" in page and "(dev / test)" in page
