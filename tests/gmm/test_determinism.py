@@ -67,6 +67,10 @@ def test_mix_up_is_a_function_of_the_seed_and_pass():
     w, iv, mi = gmm.split_gaussians([1.0], [[2.0, 4.0]], [[1.0, -2.0]], 2, 0.1, gmm.mixup_rng(0, 0))
     assert np.allclose(mi.sum(0), [2.0, -4.0]) and not np.array_equal(mi[0], mi[1])
     assert np.array_equal(w, [0.5, 0.5]) and np.array_equal(iv, [[2.0, 4.0]] * 2)
+    # ... by -/+ perturb_factor * r * sqrt(inv_var) in Kaldi's means_invvars, r the generator's standard-normal draw
+    r = gmm.mixup_rng(0, 0).standard_normal(2).astype(np.float32)
+    np.testing.assert_allclose(mi[1] - mi[0], 2 * 0.1 * r * np.sqrt([2.0, 4.0]), rtol=1e-5)   # float32
+    np.testing.assert_allclose(mi[1], np.array([1.0, -2.0]) + 0.1 * r * np.sqrt([2.0, 4.0]), rtol=1e-5)   # float32
 
 
 def _differing(dir_a, dir_b, names):
