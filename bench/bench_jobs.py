@@ -28,7 +28,7 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from steps_py.nnet.train import parse_setting, read_train_conf  # noqa: E402  (after the path set-up, as a script)
+from steps_py.nnet.config import parse_setting, read_train_conf  # noqa: E402  (after the path set-up, as a script)
 
 VARIANTS = ("kaldi", "lr1", "iters", "lr1_iters")
 

@@ -26,8 +26,7 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from steps_py.nnet.config import NnetConfig  # noqa: E402  (after the path set-up, as a script)
-from steps_py.nnet.train import read_train_conf  # noqa: E402
+from steps_py.nnet.config import NnetConfig, read_train_conf  # noqa: E402  (after the path set-up, as a script)
 
 
 def train(a, opt, factor, epochs, out, env):

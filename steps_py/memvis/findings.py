@@ -55,6 +55,7 @@ from steps_py.decode.scoring import (best_utterance_errors, best_wer, bootstrap_
                                      stack_errors)
 from steps_py.memvis.analysis import MEMORY_QUANTITY
 from steps_py.memvis.data import Extraction
+from steps_py.memvis.report_claims import findings_markdown
 from steps_py.memvis.stats import smoothness, utterance_range_shares, utterance_smoothness
 from steps_py.nnet.config import NnetConfig
 
@@ -420,34 +421,6 @@ def model_summary(m, opts):
     return {"dirs": [r["dir"] for r in m["runs"]], "seeds": len(m["runs"]),
             **{k: m[k] for k in ("cell", "num_layers", "lazy", "residual")}, "wer": wer, "wer_ci95": ci,
             "analyses": analyses}
-
-
-def _fmt(x):
-    if isinstance(x, float):
-        return f"{x:.3g}"
-    if isinstance(x, list) and len(x) == 2 and all(isinstance(v, float) for v in x):
-        return f"[{x[0]:.3g}, {x[1]:.3g}]"
-    if isinstance(x, dict):
-        return ", ".join(f"{k} {_fmt(v)}" for k, v in x.items())
-    return str(x)
-
-
-def findings_markdown(set_name, summaries, claims):
-    out = [f"# Findings on the {set_name} set (95% intervals: bootstrap over utterances and seeds)", "",
-           "| model | seeds | cell | layers | lazy | residual | %WER | 95% CI |", "|---|---|---|---|---|---|---|---|"]
-    for name, s in summaries.items():
-        wer = f"{s['wer']:.2f}" if s["wer"] is not None else "-"
-        ci = f"[{s['wer_ci95'][0]:.2f}, {s['wer_ci95'][1]:.2f}]" if s["wer_ci95"] else "-"
-        out.append(f"| {name} | {s['seeds']} | {s['cell']} | {s['num_layers']} | {s['lazy']} | {s['residual']} | "
-                   f"{wer} | {ci} |")
-    out += ["", "| claim | paper | measured | d: 95% CI | holds |", "|---|---|---|---|---|"]
-    for c in claims:
-        meas = "; ".join(f"{k}: {_fmt(v)}" for k, v in c["measured"].items()) or "-"
-        ci = _fmt(c["ci95"]) if c["ci95"] else "-"
-        out.append(f"| {c['id']} | {c['paper']} | {meas} | {ci} | {c['holds']} |")
-    out += ["", "How each claim is measured (holds: the interval of d above 0 true, below 0 false, else "
-            "inconclusive):", ""] + [f"- {c['id']}: {c['how']}" for c in claims]
-    return out
 
 
 def findings_inputs(model_dirs, set_name="dev", decode_prefix="decode_tgpr_"):

@@ -1,7 +1,8 @@
 """The claims table of the run page (steps_py.memvis.run_report) for people: each claim of findings.json
 (steps_py.memvis.findings) as the paper's statement, our number for the LSTM and for the GRU with its 95% interval,
 the difference d the verdict rests on, the verdict in words and a link to the figure or table behind it. Pure
-functions: findings objects in, rows of text (or HTML) out; no JSON is shown."""
+functions: findings objects in, rows of text (or HTML) out; no JSON is shown. Also findings.md, the findings'
+own markdown summary (findings_markdown)."""
 import html
 
 from steps_py.memvis.report_numbers import interval, num, pct, signed
@@ -155,3 +156,32 @@ def claims_html(claims, models, source=""):
             "when it holds 0. Hover over d for how it is measured.")
     src = f'<p class="source">{e(source)}</p>' if source else ""
     return f'<table id="claims" class="claims">{head}{"".join(body)}</table><p class="note">{e(note)}</p>{src}'
+
+
+def _md_value(x):
+    if isinstance(x, float):
+        return f"{x:.3g}"
+    if isinstance(x, list) and len(x) == 2 and all(isinstance(v, float) for v in x):
+        return f"[{x[0]:.3g}, {x[1]:.3g}]"
+    if isinstance(x, dict):
+        return ", ".join(f"{k} {_md_value(v)}" for k, v in x.items())
+    return str(x)
+
+
+def findings_markdown(set_name, summaries, claims):
+    """findings.md of steps_py.memvis.findings: the models' WERs and every claim with its measured values (lines)."""
+    out = [f"# Findings on the {set_name} set (95% intervals: bootstrap over utterances and seeds)", "",
+           "| model | seeds | cell | layers | lazy | residual | %WER | 95% CI |", "|---|---|---|---|---|---|---|---|"]
+    for name, s in summaries.items():
+        wer = f"{s['wer']:.2f}" if s["wer"] is not None else "-"
+        ci = f"[{s['wer_ci95'][0]:.2f}, {s['wer_ci95'][1]:.2f}]" if s["wer_ci95"] else "-"
+        out.append(f"| {name} | {s['seeds']} | {s['cell']} | {s['num_layers']} | {s['lazy']} | {s['residual']} | "
+                   f"{wer} | {ci} |")
+    out += ["", "| claim | paper | measured | d: 95% CI | holds |", "|---|---|---|---|---|"]
+    for c in claims:
+        meas = "; ".join(f"{k}: {_md_value(v)}" for k, v in c["measured"].items()) or "-"
+        ci = _md_value(c["ci95"]) if c["ci95"] else "-"
+        out.append(f"| {c['id']} | {c['paper']} | {meas} | {ci} | {c['holds']} |")
+    out += ["", "How each claim is measured (holds: the interval of d above 0 true, below 0 false, else "
+            "inconclusive):", ""] + [f"- {c['id']}: {c['how']}" for c in claims]
+    return out

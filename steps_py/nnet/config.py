@@ -1,7 +1,8 @@
-"""Model settings of the acoustic models (conf/nnet/<name>.conf, shell-variable syntax): NnetConfig."""
+"""Model settings of the acoustic models (conf/nnet/<name>.conf, shell-variable syntax): NnetConfig; and the
+training settings (conf/nnet/train.conf): read_train_conf, with the command line's --set overrides."""
 import dataclasses
 
-from steps_py.common import InputError, parse_bool, read_shell_assignments
+from steps_py.common import InputError, parse_bool, read_shell_assignments, read_shell_conf
 
 CELL_TYPES = ("lstm", "gru", "rnn", "dnn")
 
@@ -109,3 +110,63 @@ def _convert(text, type_name):
         except ValueError:
             raise ValueError("expected a number") from None
     return text
+
+
+TRAIN_DEFAULTS = {
+    "num_epochs": "4.0", "num_jobs": "1", "num_threads": "0", "frames_per_iter": "200000", "minibatch_size": "64",
+    "chunk_width": "40", "chunk_left_context": "20", "optimizer": "nsgd", "initial_lr": "8.0",
+    "final_lr": "0.8", "momentum": "0.5", "max_change": "2.0", "max_change_per_component": "0.75",
+    "max_change_output": "1.5", "adam_lr_scale": "0.00025",
+    "num_valid_utts": "100", "valid_seed": "1", "seed": "1", "nsgd_rank_in": "20", "nsgd_rank_out": "80",
+    "nsgd_update_period": "4", "nsgd_num_samples_history": "2000", "nsgd_alpha": "4.0", "keep_checkpoints": "2",
+    "warn_max_change_share": "0.5", "stop_after_epochs": "1.0",
+}
+
+
+def read_train_conf(path, overrides=()):
+    """conf/nnet/train.conf -> dict of typed settings (defaults above; unknown names are an error).
+
+    ``overrides``: (name, value text) pairs applied after the file (the command line's --set), checked alike."""
+    raw = read_shell_conf(path, TRAIN_DEFAULTS) if path else dict(TRAIN_DEFAULTS)
+    where = {name: path for name in raw}
+    for name, value in overrides:
+        if name not in TRAIN_DEFAULTS:
+            raise InputError(f"--set {name}={value}: unknown setting {name!r} (known: {', '.join(sorted(TRAIN_DEFAULTS))})")
+        raw[name], where[name] = value, "--set"
+    out = {}
+    for name, value in raw.items():
+        default = TRAIN_DEFAULTS[name]
+        try:
+            if name == "optimizer":
+                if value not in ("nsgd", "sgd", "adam"):
+                    raise ValueError("expected nsgd, sgd or adam")
+                out[name] = value
+            elif name == "chunk_width":
+                out[name] = [int(w) for w in value.split(",")]
+                if min(out[name]) < 1:
+                    raise ValueError("widths must be >= 1")
+            elif "." in default:
+                out[name] = float(value)
+            else:
+                out[name] = int(value)
+        except ValueError as e:
+            raise InputError(f"{where[name]}: bad value {name}={value!r} ({e})") from None
+    return out
+
+
+# settings that do not change the model a run trains (so a resumed run may change them)
+NOT_RESULT_SETTINGS = ("num_threads", "keep_checkpoints", "warn_max_change_share", "stop_after_epochs")
+
+
+def changed_settings(old, new):
+    """'name old -> new, ...' for the training settings (read_train_conf dicts) that differ, '' if none does."""
+    return ", ".join(f"{k} {old[k]} -> {new[k]}" for k in sorted(new)
+                     if k not in NOT_RESULT_SETTINGS and old.get(k) != new[k])
+
+
+def parse_setting(text):
+    """'name=value' (a --set argument) -> (name, value)."""
+    name, eq, value = text.partition("=")
+    if not eq or not name.strip():
+        raise InputError(f"--set {text!r}: expected NAME=VALUE, e.g. --set initial_lr=4")
+    return name.strip(), value.strip()

@@ -34,7 +34,7 @@ import time
 
 import numpy as np
 
-from steps_py.common import (InputError, atomic_open, atomic_path, get_logger, progress, read_shell_conf, require_files,
+from steps_py.common import (InputError, atomic_open, atomic_path, get_logger, progress, require_files,
                              run_main)
 from steps_py.data.datadir import read_map
 from steps_py.feats.cmvn import read_cmvn_opts
@@ -42,71 +42,11 @@ from steps_py.feats.pipeline import CmvnPipeline, iter_features
 from steps_py.kaldi.io import read_kaldi_vector, write_kaldi_vector
 from steps_py.nnet import egs as nnet_egs
 from steps_py.nnet.checkpoint import checkpoint_path, latest_checkpoint, read_checkpoint, save_checkpoint
-from steps_py.nnet.config import NnetConfig
+from steps_py.nnet.config import NnetConfig, changed_settings, parse_setting, read_train_conf
 from steps_py.nnet.model import AcousticModel, forward_utterances
 from steps_py.nnet.nsgd import NSGD
 
 log = get_logger("nnet.train")
-
-TRAIN_DEFAULTS = {
-    "num_epochs": "4.0", "num_jobs": "1", "num_threads": "0", "frames_per_iter": "200000", "minibatch_size": "64",
-    "chunk_width": "40", "chunk_left_context": "20", "optimizer": "nsgd", "initial_lr": "8.0",
-    "final_lr": "0.8", "momentum": "0.5", "max_change": "2.0", "max_change_per_component": "0.75",
-    "max_change_output": "1.5", "adam_lr_scale": "0.00025",
-    "num_valid_utts": "100", "valid_seed": "1", "seed": "1", "nsgd_rank_in": "20", "nsgd_rank_out": "80",
-    "nsgd_update_period": "4", "nsgd_num_samples_history": "2000", "nsgd_alpha": "4.0", "keep_checkpoints": "2",
-    "warn_max_change_share": "0.5", "stop_after_epochs": "1.0",
-}
-
-
-def read_train_conf(path, overrides=()):
-    """conf/nnet/train.conf -> dict of typed settings (defaults above; unknown names are an error).
-
-    ``overrides``: (name, value text) pairs applied after the file (the command line's --set), checked alike."""
-    raw = read_shell_conf(path, TRAIN_DEFAULTS) if path else dict(TRAIN_DEFAULTS)
-    where = {name: path for name in raw}
-    for name, value in overrides:
-        if name not in TRAIN_DEFAULTS:
-            raise InputError(f"--set {name}={value}: unknown setting {name!r} (known: {', '.join(sorted(TRAIN_DEFAULTS))})")
-        raw[name], where[name] = value, "--set"
-    out = {}
-    for name, value in raw.items():
-        default = TRAIN_DEFAULTS[name]
-        try:
-            if name == "optimizer":
-                if value not in ("nsgd", "sgd", "adam"):
-                    raise ValueError("expected nsgd, sgd or adam")
-                out[name] = value
-            elif name == "chunk_width":
-                out[name] = [int(w) for w in value.split(",")]
-                if min(out[name]) < 1:
-                    raise ValueError("widths must be >= 1")
-            elif "." in default:
-                out[name] = float(value)
-            else:
-                out[name] = int(value)
-        except ValueError as e:
-            raise InputError(f"{where[name]}: bad value {name}={value!r} ({e})") from None
-    return out
-
-
-# settings that do not change the model a run trains (so a resumed run may change them)
-NOT_RESULT_SETTINGS = ("num_threads", "keep_checkpoints", "warn_max_change_share", "stop_after_epochs")
-
-
-def changed_settings(old, new):
-    """'name old -> new, ...' for the training settings (read_train_conf dicts) that differ, '' if none does."""
-    return ", ".join(f"{k} {old[k]} -> {new[k]}" for k in sorted(new)
-                     if k not in NOT_RESULT_SETTINGS and old.get(k) != new[k])
-
-
-def parse_setting(text):
-    """'name=value' (a --set argument) -> (name, value)."""
-    name, eq, value = text.partition("=")
-    if not eq or not name.strip():
-        raise InputError(f"--set {text!r}: expected NAME=VALUE, e.g. --set initial_lr=4")
-    return name.strip(), value.strip()
-
 
 def lr_at(it, num_iters, initial, final):
     """Exponential decay from initial (iteration 0) to final (last iteration)."""

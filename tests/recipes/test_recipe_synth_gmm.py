@@ -36,7 +36,8 @@ def test_results_has_a_wer_line_per_system_and_set(gmm_recipe):
         assert recount_wer(os.path.join(gmm_recipe, path)) == (int(errors), int(words)), line
         best = best_for_dir(os.path.join(gmm_recipe, os.path.dirname(path)))  # the lowest of the decode dir
         assert best.split()[:-1] == line.split()[:-1] and best.endswith(path), (best, line)
-        found[path.split("/")[1], path.split("/")[2]] = float(wer)
+        if path.split("/")[1] != "nnet":     # the networks' lines (a recipe test ran on) are checked the same
+            found[path.split("/")[1], path.split("/")[2]] = float(wer)
     assert set(found) == {(s, f"decode_tgpr_{t}") for s in ["mono", "tri1", "tri2b"] for t in ["dev", "eval"]}
 
 
