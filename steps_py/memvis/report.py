@@ -29,7 +29,6 @@ Self-test: open <out-html>#selftest; the page exercises its explorer and writes 
 <div id="selftest-result"> (tests/memvis/test_memvis_report.py runs it in headless Chromium).
 """
 import argparse
-import datetime
 import html
 import json
 import os
@@ -40,7 +39,7 @@ from steps_py.memvis.data import Extraction
 from steps_py.memvis.report_data import explorer_data
 from steps_py.memvis.report_numbers import READABLE, readable_numbers
 from steps_py.memvis.report_page import (collect_analyses, explorer_html, find_findings, format_value, inline_assets,
-                                         numbers_table, parse_list)
+                                         numbers_table, page_head, parse_list)
 
 logger = get_logger("memvis.report")
 
@@ -108,19 +107,10 @@ def render_html(title, analyses, findings, data, sources):
     e = html.escape
     css, js = inline_assets()
     explorer, data_bytes = explorer_html([(None, data)], js)
-    made = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<title>{e(title)}</title>
-<style>
-{css}
-</style></head>
-<body>
-<h1>{e(title)}</h1>
-<p class="source">extraction {e(sources[0])}; analyses {e(sources[1])}; written {made};
-explorer data {data_bytes / 1e6:.1f} MB</p>
-<nav><a href="#analyses">Analyses</a> <a href="#findings-section">Findings</a> <a href="#explorer">Explorer</a></nav>
-<h2 id="analyses">Analyses</h2>
+    head = page_head(title, css, f"extraction {e(sources[0])}; analyses {e(sources[1])}",
+                     '<a href="#analyses">Analyses</a> <a href="#findings-section">Findings</a> '
+                     '<a href="#explorer">Explorer</a>', f";\nexplorer data {data_bytes / 1e6:.1f} MB")
+    return head + f"""<h2 id="analyses">Analyses</h2>
 {analyses_html(analyses)}
 <h2 id="findings-section">Findings</h2>
 {findings_html(*findings)}

@@ -2,6 +2,7 @@
 run side by side): reading the analyses of a memvis dir and findings.json, numbers as short text, the inline assets
 (report.js, report.css) and the explorer's section of the page."""
 import base64
+import datetime
 import html
 import json
 import math
@@ -146,6 +147,25 @@ def numbers_table(rows, heading):
 def read_asset(name):
     with open(os.path.join(ASSET_DIR, name), encoding="utf-8") as f:
         return f.read()
+
+
+def page_head(title, css, source_html, nav_html, after_written=""):
+    """The start of a report page: the document head with the inlined CSS, the title, the line naming the inputs
+    (``source_html``, already escaped, then the time the page was written and ``after_written``) and the menu of
+    links (``nav_html``)."""
+    e = html.escape
+    made = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>{e(title)}</title>
+<style>
+{css}
+</style></head>
+<body>
+<h1>{e(title)}</h1>
+<p class="source">{source_html}; written {made}{after_written}</p>
+<nav>{nav_html}</nav>
+"""
 
 
 def inline_assets():

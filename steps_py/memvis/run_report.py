@@ -36,7 +36,6 @@ Self-test: open <out-html>#selftest (tests/memvis/test_memvis_run_report.py runs
 the explorer of every model, it checks that the claims table comes first and that every claim's link resolves.
 """
 import argparse
-import datetime
 import html
 import os
 
@@ -44,7 +43,7 @@ from steps_py.common import InputError, atomic_open, get_logger, read_json, run_
 from steps_py.memvis.data import Extraction
 from steps_py.memvis.report_claims import claims_html
 from steps_py.memvis.report_data import explorer_data
-from steps_py.memvis.report_page import collect_analyses, explorer_html, inline_assets, script_json
+from steps_py.memvis.report_page import collect_analyses, explorer_html, inline_assets, page_head, script_json
 from steps_py.memvis import report_sections as rs
 from steps_py.nnet.config import NnetConfig
 
@@ -160,24 +159,13 @@ def render_run_page(title, findings, models, compare, compare_wer, explorers, so
     shown, variants, baselines = choose_models(models)
     fmodels = findings[1].get("models") or {}
     explorer, _ = explorer_html(explorers, js)
-    made = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     nav = " ".join(f'<a href="#{a}">{e(t)}</a>' for a, t in (
         ("claims-heading", "Claims"), ("fig1", "Fig. 1"), ("fig2", "Fig. 2"), ("fig3", "Fig. 3"),
         ("responsibility", "Responsibility"), ("fig5", "Fig. 5"), ("wer-tables", "Tables 1-3"),
         ("other-views", "Other views"), ("explorer", "Explorer")))
     paper = "\n".join([rs.fig1(shown), rs.fig2(shown, compare), rs.fig3(shown), rs.responsibility(shown),
                        rs.fig5(variants, baselines), rs.wer_tables(compare_wer[1], fmodels, compare_wer[0] or "")])
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<title>{e(title)}</title>
-<style>
-{css}
-</style></head>
-<body>
-<h1>{e(title)}</h1>
-<p class="source">{e(sources)}; written {made}</p>
-<nav>{nav}</nav>
-<h2 id="claims-heading">What Tang et al. (2017) claim, and what we measure</h2>
+    return page_head(title, css, e(sources), nav) + f"""<h2 id="claims-heading">What Tang et al. (2017) claim, and what we measure</h2>
 {models_summary(shown, fmodels)}
 {claims_html(findings[1].get("claims") or [], fmodels, findings[0] or "")}
 <h2 id="paper-figures">The paper's figures, in its order</h2>
