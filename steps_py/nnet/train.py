@@ -34,12 +34,12 @@ import time
 
 import numpy as np
 
-from steps_py.common import (InputError, atomic_open, atomic_path, get_logger, progress, require_files,
-                             run_main)
+from steps_py.common import (InputError, atomic_open, atomic_path, get_logger, input_signature, progress,
+                             read_json, require_files, run_main, write_json)
 from steps_py.data.datadir import read_map
 from steps_py.feats.cmvn import read_cmvn_opts
 from steps_py.feats.pipeline import CmvnPipeline, iter_features
-from steps_py.kaldi.io import read_kaldi_vector, write_kaldi_vector
+from steps_py.kaldi.io import alignment_files, read_kaldi_vector, write_kaldi_vector
 from steps_py.nnet import egs as nnet_egs
 from steps_py.nnet.checkpoint import checkpoint_path, latest_checkpoint, read_checkpoint, save_checkpoint
 from steps_py.nnet.config import NnetConfig, changed_settings, parse_setting, read_train_conf
@@ -375,6 +375,27 @@ def prepare(args, cfg, tc):
     return shards, valid_utts, num_pdfs, input_dim, num_iters
 
 
+INPUTS_RECORD = "train_inputs.json"
+
+
+def training_inputs(data_dir, ali_dir):
+    """{path: input_signature} of what a training run reads: the features' scp, the alignments, the alignment dir's
+    final.mdl and tree. Written to <exp>/train_inputs.json when a run starts from scratch."""
+    paths = [os.path.join(data_dir, "feats.scp"), os.path.join(ali_dir, "final.mdl"), os.path.join(ali_dir, "tree")]
+    return {p: input_signature(p) for p in paths + alignment_files(ali_dir)}
+
+
+def changed_inputs(old, current):
+    """'' when the recorded inputs ``old`` are ``current``; else a phrase naming the first difference."""
+    diff = [p for p in sorted(set(old) | set(current)) if old.get(p) != current.get(p)]
+    if not diff:
+        return ""
+    p = diff[0]
+    what = ("is not read now" if p not in current else "was not read then" if p not in old
+            else "changed since the training started")
+    return f"{p} {what}" + (f" (and {len(diff) - 1} more)" if len(diff) > 1 else "")
+
+
 def train(args):
     cfg = NnetConfig.from_file(args.nnet_conf)
     args.overrides = [parse_setting(t) for t in args.set or ()]
@@ -397,6 +418,16 @@ def train(args):
             raise InputError(f"{args.exp_dir} was trained with other settings than {args.train_conf} and the "
                              f"command line give ({changed}; {old_train} holds them): remove {args.exp_dir}, train "
                              f"into another dir, or use --force")
+    record = os.path.join(args.exp_dir, INPUTS_RECORD)
+    inputs = training_inputs(args.data_dir, args.ali_dir)
+    started = os.path.isdir(args.exp_dir) and \
+        (latest_checkpoint(args.exp_dir) > 0 or os.path.exists(os.path.join(args.exp_dir, "final.pt")))
+    if started and not args.force and os.path.exists(record):
+        changed = changed_inputs(read_json(record), inputs)
+        if changed:
+            raise InputError(f"{args.exp_dir} was trained on other inputs than {args.data_dir} and {args.ali_dir} "
+                             f"hold now ({changed}; {record} lists what the training read): remove "
+                             f"{args.exp_dir}, train into another dir, or use --force")
     if os.path.exists(os.path.join(args.exp_dir, "final.pt")) and not args.force:
         log.info(f"{args.exp_dir}/final.pt exists; nothing to do (--force to retrain)")
         return
@@ -404,6 +435,10 @@ def train(args):
         for f in os.listdir(args.exp_dir):
             if f.endswith(".pt"):
                 os.unlink(os.path.join(args.exp_dir, f))
+        started = False
+    if (not started or not os.path.exists(record)) and int(os.environ.get("RANK", "0")) == 0:
+        os.makedirs(args.exp_dir, exist_ok=True)
+        write_json(record, inputs)
     if env_world > 1:   # torchrun / srun: this process is one rank
         rank = int(os.environ["RANK"])
         args.world, args.init_method = env_world, "env://"

@@ -98,6 +98,33 @@ def test_changed_train_settings_are_refused(trained, tmp_path):
     assert changed_settings({"num_threads": 1, "seed": 1}, {"num_threads": 2, "seed": 1}) == ""
 
 
+def test_changed_alignments_are_refused(trained, tmp_path):
+    """A model trained (or half trained) on alignments that have been rewritten since is neither reused nor
+    resumed: the step names the changed file."""
+    s5, exp, conf, _ = trained
+    import subprocess
+    import sys
+    record = json.load(open(os.path.join(exp, "train_inputs.json")))
+    ali = "exp/tri2b_ali_train/ali.1.gz"
+    assert ali in record and "data/train_fbank/feats.scp" in record
+    half = os.path.join(s5, "exp", "nnet_test", "half")
+    shutil.copytree(exp, half)
+    os.unlink(os.path.join(half, "final.pt"))
+    path = os.path.join(s5, ali)
+    st = os.stat(path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))   # rewritten by a GMM stage run again
+    try:
+        for d in (exp, half):
+            res = subprocess.run([sys.executable, "-m", "steps_py.nnet.train", "--nnet-conf", NNET_CONF,
+                                  "--train-conf", conf, "data/train_fbank", "exp/tri2b_ali_train", d], cwd=s5,
+                                 capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT))
+            assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
+            assert "was trained on other inputs" in res.stderr and f"{ali} changed since" in res.stderr
+    finally:
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert "nothing to do" in train(s5, exp, conf)
+
+
 def test_two_parallel_jobs_average_their_models(trained, tmp_path):
     s5, _, _, _ = trained
     conf = write_conf(str(tmp_path / "par.conf"))
