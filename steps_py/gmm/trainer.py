@@ -10,7 +10,7 @@ import shutil
 
 import numpy as np
 
-from steps_py.common import (Completion, InputError, done_stamp, get_logger, require_files, settings_of,
+from steps_py.common import (Completion, InputError, atomic_open, done_stamp, get_logger, require_files, settings_of,
                              skip_if_done, str2bool, write_lines)
 from steps_py.data.datadir import data_dir_inputs, split_data
 from steps_py.feats.pipeline import pipeline_inputs
@@ -92,7 +92,6 @@ class Trainer:
     def __init__(self, args, tree, split_dir, nj):
         self.args, self.lang_dir, self.exp_dir = args, args.lang_dir, args.exp_dir
         self.tree, self.split_dir, self.nj = tree, split_dir, nj
-        self.history = []   # (iteration, log-likelihood per frame, Gaussians)
 
     def mdl(self, x):
         return os.path.join(self.exp_dir, f"{x}.mdl")
@@ -124,14 +123,13 @@ class Trainer:
         tm, am, entries = read_model(self.mdl(x), self.tree)
         info = gmm.update(tm, am, stats, min_gaussian_occupancy=min_gauss_occ, mixup=numgauss, power=a.power,
                           perturb_factor=a.perturb_factor, min_count=a.min_count, rng=gmm.mixup_rng(a.seed, x))
-        write_model(self.mdl(x + 1), tm, am, entries)
-        with open(os.path.join(d, "log", f"update.{x}.log"), "w") as f:
+        with atomic_open(update_log(d, x)) as f:    # before the model: a resume point always has its pass's log
             f.write(" ".join(f"{k}={v}" for k, v in info.items()) + "\n")
+        write_model(self.mdl(x + 1), tm, am, entries)
         log.info(f"pass {x}{' (realigned: ' + align + ')' if realign else ''}: log-likelihood per frame "
                  f"{info['loglike_per_frame']:.4f} over {info['frames']} frames; {info['num_gauss']} Gaussians, "
                  f"objf impr per frame {info['gmm_impr_per_frame']:.4f} (GMM) "
                  f"{info['trans_impr_per_frame']:.4f} (transitions)")
-        self.history.append((x, info["loglike_per_frame"], info["num_gauss"]))
         for f in accs:
             os.unlink(f)
         if not a.keep_models and x > 0 and os.path.exists(self.mdl(x)):
@@ -146,10 +144,26 @@ class Trainer:
             tmp = final + ".tmp"
             shutil.copyfile(self.mdl(last), tmp)
             os.replace(tmp, final)
-        with open(os.path.join(self.exp_dir, "log", "likelihoods.txt"), "a") as f:
-            for x, like, ng in self.history:
-                f.write(f"pass {x} loglike_per_frame {like:.6f} num_gauss {ng}\n")
+        with atomic_open(os.path.join(self.exp_dir, "log", "likelihoods.txt")) as f:
+            for x, info in pass_logs(self.exp_dir, last):
+                f.write(f"pass {x} loglike_per_frame {float(info['loglike_per_frame']):.6f} "
+                        f"num_gauss {info['num_gauss']}\n")
         return read_model(final, self.tree)[1]
+
+
+def update_log(exp_dir, x):
+    """log/update.<x>.log: the numbers of pass x's update (key=value ...)."""
+    return os.path.join(exp_dir, "log", f"update.{x}.log")
+
+
+def pass_logs(exp_dir, last):
+    """[(x, {key: value string})] of the passes x < ``last`` whose update log is in exp_dir, in pass order: every
+    pass of the training, those of a killed earlier run that this one resumed from included."""
+    out = []
+    for x in range(last):
+        with contextlib.suppress(FileNotFoundError), open(update_log(exp_dir, x), encoding="utf-8") as f:
+            out.append((x, dict(kv.split("=", 1) for kv in f.read().split())))
+    return out
 
 
 def last_model(exp_dir, num_iters):
