@@ -52,12 +52,39 @@ def run_stages(s5, first, last, *extra):
     return s5
 
 
+def kill_when(cmd, cwd, pattern, env=None, timeout=900):
+    """Starts ``cmd`` in its own process group and kills the whole group with SIGKILL (kill -9, its jobs included)
+    as soon as a file matching the glob ``pattern`` (relative to cwd) exists; returns the files seen then. Fails
+    the test when the command ends or ``timeout`` seconds pass first."""
+    import glob
+    import signal
+    env = dict(os.environ, KALDI_PY_PROGRESS="0") if env is None else env
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    t0, seen = time.time(), []
+    try:
+        while not seen and proc.poll() is None and time.time() - t0 < timeout:
+            seen = glob.glob(os.path.join(cwd, pattern))
+            time.sleep(0.005)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert seen, f"{' '.join(cmd)}: no {pattern} before it ended (exit code {proc.returncode})"
+    return seen
+
+
+def step_env():
+    """The environment of run_step: the repo on PYTHONPATH, utils/ on PATH (for run.py), no progress bars."""
+    env = dict(os.environ, PYTHONPATH=ROOT, KALDI_PY_PROGRESS="0")
+    env["PATH"] = os.path.join(ROOT, "utils") + os.pathsep + env.get("PATH", "")
+    return env
+
+
 def run_step(argv, cwd):
     """Runs ``python <argv>`` (e.g. ["-m", "steps_py.gmm.train_mono", ...]) in cwd with the repo on PYTHONPATH and
     utils/ on PATH (for run.py); returns its stderr (the log); fails the test on a non-zero exit."""
-    env = dict(os.environ, PYTHONPATH=ROOT, KALDI_PY_PROGRESS="0")
-    env["PATH"] = os.path.join(ROOT, "utils") + os.pathsep + env.get("PATH", "")
-    res = subprocess.run([sys.executable] + argv, cwd=cwd, env=env, capture_output=True, text=True)
+    res = subprocess.run([sys.executable] + argv, cwd=cwd, env=step_env(), capture_output=True, text=True)
     assert res.returncode == 0, f"{' '.join(argv)} failed:\n{res.stderr[-3000:]}"
     return res.stderr
 

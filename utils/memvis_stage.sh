@@ -93,13 +93,13 @@ case $what in
       python -m steps_py.memvis.report $report_opts --findings $all/findings/findings.json \
         --title "Memory of exp/nnet/$m on $set_" exp/nnet/$m/extract_$set_ exp/nnet/$m/memvis_$set_ \
         exp/nnet/$m/memvis_$set_/report.html
-      echo "$0: wrote $(readlink -f exp/nnet/$m/memvis_$set_/report.html)"
+      echo "$0: report page $(readlink -f exp/nnet/$m/memvis_$set_/report.html)"
     done
     wer_json=exp/nnet/compare_wer.json
     [ $grid = default ] || wer_json=exp/nnet/compare_wer_$grid.json
     python -m steps_py.memvis.run_report ${run_report_opts:-} --set $set_ --findings $all/findings/findings.json \
       --compare-dir $all/compare --compare-wer $wer_json $(for m in $models; do echo -n "exp/nnet/$m "; done) \
       $all/report.html
-    echo "$0: wrote $(readlink -f $all/report.html)" ;;
+    echo "$0: report page $(readlink -f $all/report.html)" ;;
   *) echo "$0: unknown action $what (analyse, findings or report)" >&2; exit 1 ;;
 esac

@@ -39,7 +39,7 @@ from steps_py.memvis.data import Extraction
 from steps_py.memvis.report_data import explorer_data
 from steps_py.memvis.report_numbers import READABLE, readable_numbers
 from steps_py.memvis.report_page import (collect_analyses, explorer_html, find_findings, format_value, inline_assets,
-                                         numbers_table, page_head, parse_list)
+                                         numbers_table, page_head, parse_list, report_inputs)
 
 logger = get_logger("memvis.report")
 
@@ -117,15 +117,6 @@ def render_html(title, analyses, findings, data, sources):
 {explorer}
 </body></html>
 """
-
-
-def report_inputs(extract_dir, memvis_dir, findings=None):
-    """What the report is made from: the extraction, every analysis dir of memvis_dir (not the pages written
-    beside them) and the findings file (``findings``, else memvis_dir/findings.json when there is one)."""
-    dirs = [os.path.join(memvis_dir, n) for n in sorted(os.listdir(memvis_dir))] if os.path.isdir(memvis_dir) else []
-    own = os.path.join(memvis_dir, "findings.json")
-    return [extract_dir] + [d for d in dirs if os.path.isdir(d)] + \
-        ([findings] if findings else [own] if os.path.isfile(own) else [])
 
 
 def main():

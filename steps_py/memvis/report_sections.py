@@ -104,13 +104,24 @@ def first_common(models, analysis, prefix):
 # ----------------------------------------------------------------------------------------------------------------
 # The paper's figures
 
+def setting(models, analysis, key, default, cell=None):
+    """The value of ``key`` in the numbers of ``analysis`` of the first model (of ``cell``, when given) that has
+    it, formatted with :g: the setting the analysis ran with, for a caption; ``default`` when none has it."""
+    for m in models:
+        raw = (m["analyses"].get(analysis) or {}).get("raw")
+        if isinstance(raw, dict) and raw.get(key) is not None and (cell is None or m.get("cell") == cell):
+            return f"{raw[key]:g}" if isinstance(raw[key], (int, float)) else str(raw[key])
+    return default
+
+
 def fig1(models):
     body = replot(models, "distributions", rf.distributions_figure)
     shown = sorted({k for m in models for k in rf.shown_layers(m.get("num_layers") or 1)})
     layers = " and ".join(str(k) for k in shown)
-    cap = (f"Reproduces Fig. 1 of Tang et al.: the distributions of the memory values (LSTM cell c, clipped to ±10 "
-           f"for the plot; GRU state h) of layers {layers} (the paper shows layers 1 and 4 of its 4-layer models; "
-           "these models have the layers shown). One y scale for every panel: the share of the values per bin. The "
+    clip = setting(models, "distributions", "clip", "?")
+    cap = (f"Reproduces Fig. 1 of Tang et al.: the distributions of the memory values (LSTM cell c, clipped to "
+           f"±{clip} for the plot; GRU state h) of layers {layers} (the paper shows layers 1 and 4 of its 4-layer "
+           "models; these models have the layers shown). One y scale for every panel: the share of the values per bin. The "
            "paper: LSTM values mostly near 0 with wide tails, GRU values in [-1, 1] piling up at ±1.")
     return section("fig1", "Fig. 1: memory value distributions", cap,
                    (body or missing("No distributions analysis.")) + numbers_side_by_side(models, "distributions"))
@@ -151,9 +162,13 @@ def fig3(models):
 
 def responsibility(models):
     body = side_by_side_figures(models, "responsibility", lambda f: f.endswith(".png"))
-    cap = ("The paper's responsibility of units for phones: a value is irregular outside (-10, 10) for an LSTM "
-           "cell and inside (-0.5, 0.5) for a GRU state; a unit is responsible for a phone when most of the phone's "
-           "frames are irregular (80% LSTM, 50% GRU), here also at 1.5 times the unit's own rate.")
+    lstm, gru = (setting(models, "responsibility", k, "?") for k in ("lstm_threshold", "gru_threshold"))
+    share = {c: setting(models, "responsibility", "share_threshold", None, c) for c in ("lstm", "gru")}
+    share = {c: f"{float(v) * 100:g}%" if v else "?" for c, v in share.items()}
+    cap = (f"The paper's responsibility of units for phones: a value is irregular outside (-{lstm}, {lstm}) for an "
+           f"LSTM cell and inside (-{gru}, {gru}) for a GRU state; a unit is responsible for a phone when most of "
+           f"the phone's frames are irregular ({share['lstm']} LSTM, {share['gru']} GRU), here also at "
+           f"{setting(models, 'responsibility', 'min_lift', '?')} times the unit's own rate.")
     return section("responsibility", "Units responsible for phones", cap,
                    (body or missing("No responsibility analysis.")) + numbers_side_by_side(models, "responsibility"))
 
@@ -245,10 +260,11 @@ def other_view(anchor, title, caption, models, analysis, pick=None, extra=""):
 
 def other_views(models, compare):
     png = lambda f: f.endswith(".png")  # noqa: E731
+    low, high = (setting(models, "saturation", k, "?") for k in ("low", "high"))
     parts = [
         other_view("saturation", "Gate saturation (Karpathy et al. 2015)",
-                   "Per gate unit, the share of frames it is left-saturated (< 0.1) against right-saturated (> 0.9); "
-                   "GRU z in Karpathy's convention (left = keeps its memory).", models, "saturation", png),
+                   f"Per gate unit, the share of frames it is left-saturated (< {low}) against right-saturated "
+                   f"(> {high}); GRU z in Karpathy's convention (left = keeps its memory).", models, "saturation", png),
         other_view("units", "Interpretable units (Karpathy et al. 2015)",
                    "Units that predict a phone, silence or the position in the utterance (ROC AUC, correlation), "
                    "and the best of them over one utterance's spectrogram.", models, "units", png),

@@ -39,11 +39,13 @@ import argparse
 import html
 import os
 
-from steps_py.common import InputError, atomic_open, get_logger, read_json, run_main
+from steps_py.common import (Completion, InputError, atomic_open, done_stamp, get_logger, read_json, run_main,
+                             settings_of, skip_if_done)
 from steps_py.memvis.data import Extraction
 from steps_py.memvis.report_claims import claims_html
 from steps_py.memvis.report_data import explorer_data
-from steps_py.memvis.report_page import collect_analyses, explorer_html, inline_assets, page_head, script_json
+from steps_py.memvis.report_page import (collect_analyses, explorer_html, inline_assets, page_head, report_inputs,
+                                         script_json)
 from steps_py.memvis import report_sections as rs
 from steps_py.nnet.config import NnetConfig
 
@@ -186,6 +188,16 @@ def read_optional_json(path, what):
     return None, {}
 
 
+def page_inputs(nnet_dirs, set_name, findings, compare_dir, compare_wer):
+    """The files and dirs the run's page is made from, those that exist: each model's nnet.conf, extraction and
+    analysis dirs (report_page.report_inputs), the findings, memvis.compare's dir and compare_wer.json."""
+    paths = []
+    for d in nnet_dirs:
+        paths += [os.path.join(d, "nnet.conf")] + report_inputs(os.path.join(d, f"extract_{set_name}"),
+                                                                 os.path.join(d, f"memvis_{set_name}"))
+    return [p for p in paths + [findings, compare_dir, compare_wer] if p and os.path.exists(p)]
+
+
 def main():
     parser = argparse.ArgumentParser(usage=__doc__.split("\n")[0][len("Usage: "):], description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -211,11 +223,17 @@ def main():
         if not os.path.isdir(d):
             raise InputError(f"no such directory {d}")
     out_dir = os.path.dirname(out_html) or "."
-    findings = read_optional_json(a.findings or os.path.join(out_dir, "findings", "findings.json"), "findings.json")
+    findings_path = a.findings or os.path.join(out_dir, "findings", "findings.json")
     default_wer = os.path.join(os.path.dirname(os.path.normpath(nnet_dirs[0])), "compare_wer.json")
-    compare_wer = read_optional_json(a.compare_wer or (default_wer if os.path.isfile(default_wer) else None),
-                                     "compare_wer.json")
+    wer_path = a.compare_wer or (default_wer if os.path.isfile(default_wer) else None)
     compare_dir = a.compare_dir or os.path.join(out_dir, "compare")
+    done = Completion(done_stamp(out_dir, os.path.basename(out_html)),
+                      page_inputs(nnet_dirs, a.set_name, findings_path, compare_dir, wer_path), settings_of(a),
+                      [out_html])
+    if skip_if_done(done, out_html, log):
+        return 0
+    findings = read_optional_json(findings_path, "findings.json")
+    compare_wer = read_optional_json(wer_path, "compare_wer.json")
     compare = {}
     if os.path.isdir(compare_dir):
         parent, name = os.path.split(os.path.normpath(compare_dir))
@@ -240,6 +258,7 @@ def main():
              (f" ({dropped} utterances left out to stay under --max-mb {a.max_mb:g})" if dropped else ""))
     if size > a.max_mb:
         log.warning(f"{out_html} is {size:.1f} MB, more than --max-mb {a.max_mb:g} (the figures alone)")
+    done.finish()
     return 0
 
 

@@ -4,17 +4,14 @@ of conftest.py, plus about 40 s of training here)."""
 import glob
 import os
 import pickle
-import signal
-import subprocess
 import sys
-import time
 
 import numpy as np
 
 from steps_py.gmm import model as gmm
 from steps_py.kaldi.bindings import khg
 
-from conftest import MONO_ARGS, ROOT, TRI1_ARGS, run_step
+from conftest import MONO_ARGS, TRI1_ARGS, kill_when, run_step, step_env
 
 
 def _am(num_pdfs=5, num_gauss=2, dim=4, seed=0):
@@ -108,33 +105,13 @@ def test_mono_trains_the_same_twice_and_after_a_kill(tiny_recipe, mono):
     assert _differing(mono, resumed, MODEL_FILES + [os.path.join("log", "likelihoods.txt")]) == []
 
 
-def kill_mid_pass(argv, cwd, exp_dir, pass_no, timeout=300):
-    """Starts ``python <argv>`` in its own process group and kills the group with SIGKILL (kill -9, jobs
-    included) as soon as the accumulators of pass ``pass_no`` are being written; returns the pass's acc files
-    seen then."""
-    env = dict(os.environ, PYTHONPATH=ROOT, KALDI_PY_PROGRESS="0")
-    env["PATH"] = os.path.join(ROOT, "utils") + os.pathsep + env.get("PATH", "")
-    proc = subprocess.Popen([sys.executable] + argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    t0, seen = time.time(), []
-    try:
-        while not seen and proc.poll() is None and time.time() - t0 < timeout:
-            seen = glob.glob(os.path.join(exp_dir, f"{pass_no}.*.acc*"))
-            time.sleep(0.005)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    assert seen, f"pass {pass_no} never started accumulating (exit code {proc.returncode})"
-    return seen
-
-
 def test_mono_killed_mid_pass_resumes_to_the_same_model(tiny_recipe, mono):
     """kill -9 of the whole job tree while pass 4 accumulates: the re-run finishes with the model, alignments and
     per-pass log-likelihoods of the uninterrupted run, and leaves no accumulator behind."""
     train = ["-m", "steps_py.gmm.train_mono", *MONO_ARGS]
     killed = os.path.join(tiny_recipe, "exp", "short", "mono_killed")
-    kill_mid_pass(train + ["data/train", "data/lang", killed], tiny_recipe, killed, 4)
+    kill_when([sys.executable] + train + ["data/train", "data/lang", killed], tiny_recipe,
+              "exp/short/mono_killed/4.*.acc*", env=step_env())
     assert not os.path.exists(os.path.join(killed, "final.mdl")) and os.path.exists(os.path.join(killed, "4.mdl"))
     log = run_step(train + ["data/train", "data/lang", killed], tiny_recipe)
     assert "pass 4" in log and "pass 3" not in log, log[-2000:]     # resumed at the killed pass, not started over

@@ -180,6 +180,22 @@ def test_numbers_read_as_words():
     assert readable_numbers("new", {"x": 1}, [("per_layer[0].mean_auc", "0.9")]) == [("per layer 1: mean auc", "0.9")]
 
 
+def test_captions_give_the_settings_the_analyses_ran_with():
+    """Thresholds in the captions come from the analyses' numbers (conf/memvis.conf's options), not the code."""
+    from steps_py.memvis import report_sections as rs
+    models = [{"name": "l", "cell": "lstm", "analyses": {
+                  "saturation": {"raw": {"low": 0.05, "high": 0.95}, "figures": [], "key_numbers": {}},
+                  "responsibility": {"raw": {"lstm_threshold": 8.0, "gru_threshold": 0.4, "share_threshold": 0.7,
+                                             "min_lift": 2.0}, "figures": [], "key_numbers": {}},
+                  "distributions": {"raw": {"clip": 12.0}, "figures": [], "key_numbers": {}}}},
+              {"name": "g", "cell": "gru", "analyses": {
+                  "responsibility": {"raw": {"share_threshold": 0.6}, "figures": [], "key_numbers": {}}}}]
+    text = rs.other_views(models, {}) + rs.responsibility(models)
+    assert "left-saturated (&lt; 0.05) against right-saturated (&gt; 0.95)" in text
+    assert "outside (-8, 8)" in text and "inside (-0.4, 0.4)" in text and "(70% LSTM, 60% GRU)" in text
+    assert "at 2 times" in text
+
+
 def test_models_are_paired_and_the_explorer_fits_its_budget():
     def model(name, cell, layers, lazy="none", residual=False, analysed=True):
         return {"name": name, "cell": cell, "num_layers": layers, "lazy": lazy, "residual": residual,
@@ -213,7 +229,7 @@ def test_stage_writes_the_run_page_beside_the_model_pages(run_s5, stage_report):
     page = os.path.join(run_s5, "exp", "nnet", "memvis_dev", "report.html")
     for name, _, _ in MODELS:
         assert os.path.getsize(os.path.join(run_s5, "exp", "nnet", name, "memvis_dev", "report.html")) > 10000
-    assert f"wrote {os.path.realpath(page)}" in log and "explorer: lstm_2l 4 utterances, gru_2l 4 utterances" in log
+    assert f"report page {os.path.realpath(page)}" in log and "explorer: lstm_2l 4 utterances, gru_2l 4 utterances" in log
     text = open(page, encoding="utf-8").read()
     assert os.path.getsize(page) < 30e6
     order = [text.index(f'id="{a}"') for a in ("claims-heading", "claims", "fig1", "fig2", "fig3", "responsibility",
@@ -226,6 +242,34 @@ def test_stage_writes_the_run_page_beside_the_model_pages(run_s5, stage_report):
     assert text.count('<script type="application/json" class="memvis-model"') == 2     # an explorer per model
     assert "lstm_2l: dev 50.00 [50.00, 50.00]" in text                                  # Table 1 of compare_wer
     print(f"stage report: {seconds:.1f} s; run page {os.path.getsize(page) / 1e6:.2f} MB")
+
+
+def test_second_stage_run_skips_the_run_page(run_s5, stage_report, tmp_path):
+    """The page is stamped (steps_py.common.Completion): a second report stage finds it up to date and leaves it
+    alone; a changed analysis makes it again."""
+    page = os.path.join(run_s5, "exp", "nnet", "memvis_dev", "report.html")
+    before = os.stat(page).st_mtime_ns
+    env = dict(os.environ, PYTHONPATH=ROOT, KALDI_PY_PROGRESS="0",
+               PATH=os.pathsep.join([os.path.dirname(sys.executable), os.path.join(ROOT, "utils"),
+                                     os.environ.get("PATH", "")]))
+    res = subprocess.run(["utils/memvis_stage.sh", "report"], cwd=run_s5, env=env, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "skipped: exp/nnet/memvis_dev/report.html is up to date" in res.stderr
+    assert os.stat(page).st_mtime_ns == before
+    nnet = os.path.join(run_s5, "exp", "nnet")
+    args = ["--utts", "2", "--findings", os.path.join(nnet, "memvis_dev", "findings", "findings.json"),
+            os.path.join(nnet, "lstm_2l"), os.path.join(nnet, "gru_2l")]
+    copy = str(tmp_path / "report.html")
+    run_main(rr, args + [copy])
+    numbers = os.path.join(nnet, "gru_2l", "memvis_dev", "saturation", "numbers.json")
+    st = os.stat(numbers)
+    os.utime(numbers, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    try:
+        made = os.stat(copy).st_mtime_ns
+        run_main(rr, args + [copy])
+        assert os.stat(copy).st_mtime_ns != made
+    finally:
+        os.utime(numbers, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
 LAYOUT_JS = """(() => {
