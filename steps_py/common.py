@@ -31,16 +31,45 @@ class NoSpaceError(InputError):
 
 
 @contextlib.contextmanager
-def writing(what):
+def writing(what, own=()):
     """The context of a write to ``what`` (a file name, or words such as "the extraction in DIR"): an OSError in
     the block saying the disk or the quota is full becomes a NoSpaceError naming it, one line for the user instead
-    of the chained tracebacks of the failed write and of the close that flushes it again."""
+    of the chained tracebacks of the failed write and of the close that flushes it again. An error that names
+    another file than ``what`` and its temporaries ``own`` (an open() of some other file in the block) names that
+    file."""
     try:
         yield
     except OSError as e:
         if e.errno not in NO_SPACE_ERRNOS:
             raise
-        raise NoSpaceError(f"cannot write {what}: {e.strerror}") from None
+        other = e.filename is not None and os.fspath(e.filename) not in (os.fspath(what), *map(os.fspath, own))
+        raise NoSpaceError(f"cannot write {e.filename if other else what}: {e.strerror}") from None
+
+
+class _WritesNamed:
+    """A file object whose write, writelines and flush run in writing(what): atomic_open yields it, so that a full
+    disk met by the block's other work is not blamed on ``what``."""
+
+    def __init__(self, f, what):
+        self._f, self._what = f, what
+
+    def write(self, data):
+        with writing(self._what):
+            return self._f.write(data)
+
+    def writelines(self, lines):
+        with writing(self._what):
+            return self._f.writelines(lines)
+
+    def flush(self):
+        with writing(self._what):
+            return self._f.flush()
+
+    def __iter__(self):
+        return iter(self._f)
+
+    def __getattr__(self, name):
+        return getattr(self._f, name)
 
 
 def get_logger(name):
@@ -87,15 +116,23 @@ def atomic_open(path, mode="w", **kwargs):
     with writing(path):
         os.makedirs(d, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=d, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    try:
+        os.close(fd)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the mode open() would
+        with writing(path, own=(tmp,)):
+            f = open(tmp, mode, **kwargs)
         try:
-            os.close(fd)
-            os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the mode open() would
-            with open(tmp, mode, **kwargs) as f:
-                yield f
-            os.replace(tmp, path)
+            yield _WritesNamed(f, path)
         except BaseException:
-            _discard(tmp)
+            with contextlib.suppress(OSError):
+                f.close()
             raise
+        with writing(path, own=(tmp,)):
+            f.close()                      # flushes what is buffered: on a full disk it fails too
+        os.replace(tmp, path)
+    except BaseException:
+        _discard(tmp)
+        raise
 
 
 @contextlib.contextmanager
@@ -109,7 +146,7 @@ def atomic_path(path):
     base = os.path.basename(path)
     stem, dot, ext = base.rpartition(".")
     tmp = os.path.join(d, f".{stem}.tmp.{ext}" if dot else f".{base}.tmp")
-    with writing(path):
+    with writing(path, own=(tmp,)):
         os.makedirs(d, exist_ok=True)
         try:
             yield tmp

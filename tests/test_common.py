@@ -37,6 +37,26 @@ def test_atomic_path_on_a_full_disk_names_the_file_and_removes_the_temp_file(tmp
     assert os.listdir(tmp_path) == []
 
 
+def test_a_full_disk_met_by_other_work_in_the_block_is_not_blamed_on_the_file(tmp_path, monkeypatch):
+    """Only the writes to the atomic file name it: another file opened and written in the block keeps its own
+    error (named by run_main when it names a file), and the atomic file is left as it was."""
+    path, other = tmp_path / "a.json", tmp_path / "b.ark"
+    with pytest.raises(OSError) as e:
+        with common.atomic_open(str(path)) as f:
+            f.write("{}")
+            raise OSError(errno.ENOSPC, NO_SPACE)          # e.g. a full disk met by np.save of another file
+    assert not isinstance(e.value, NoSpaceError) and not path.exists()
+    with pytest.raises(NoSpaceError) as e:
+        with common.atomic_path(str(path)) as tmp, open(tmp, "w"):
+            raise OSError(errno.ENOSPC, NO_SPACE, str(other))   # open() of another file
+    assert str(e.value) == f"cannot write {other}: {NO_SPACE}"
+    monkeypatch.setattr(common, "open", full_disk_open(room=10), raising=False)
+    with pytest.raises(NoSpaceError) as e:                       # the atomic file's own writes name it
+        with common.atomic_open(str(path)) as f:
+            f.write("x" * 100000)
+    assert str(e.value) == f"cannot write {path}: {NO_SPACE}" and os.listdir(tmp_path) == []
+
+
 def test_run_main_prints_one_line_for_a_full_disk(monkeypatch, capsys):
     """A full disk outside the atomic writers: the file when the error names it; other OSErrors are not hidden."""
     monkeypatch.setattr(sys, "argv", ["step.py"])
