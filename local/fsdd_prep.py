@@ -20,8 +20,8 @@ import sys
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, ROOT)
 
-from steps_py.common import (Completion, InputError, done_stamp, get_logger, run_main, settings_of,  # noqa: E402
-                             skip_if_done)
+from steps_py.common import InputError, get_logger, run_main
+from steps_py.completion import Completion, done_stamp, settings_of, skip_if_done
 from steps_py.data.datadir import c_sorted  # noqa: E402
 
 log = get_logger("fsdd_prep")

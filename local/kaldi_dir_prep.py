@@ -30,8 +30,8 @@ import sys
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, ROOT)
 
-from steps_py.common import (Completion, InputError, done_stamp, get_logger, open_input, run_main,  # noqa: E402
-                             settings_of, skip_if_done, str2bool, write_lines)
+from steps_py.common import InputError, get_logger, open_input, run_main, str2bool, write_lines
+from steps_py.completion import Completion, done_stamp, settings_of, skip_if_done
 from steps_py.data.datadir import (UTT_FILES, c_sorted, data_dir_inputs, fix_data_dir, read_map,  # noqa: E402
                                    read_map_lenient, utterances_to_drop, validate_data_dir, write_map)
 from steps_py.lang.lexicon import map_oovs_to_unk  # noqa: E402

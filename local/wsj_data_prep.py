@@ -37,8 +37,8 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from steps_py.common import (Completion, InputError, done_stamp, get_logger, progress, run_main,  # noqa: E402
-                             settings_of, skip_if_done, write_lines)
+from steps_py.common import InputError, get_logger, progress, run_main, write_lines
+from steps_py.completion import Completion, done_stamp, settings_of, skip_if_done
 from steps_py.data.datadir import c_sorted, validate_data_dir, write_data_dir  # noqa: E402
 from wsj_format_lms import find_discs, format_lms  # noqa: E402
 

@@ -7,6 +7,6 @@
   kaldi   Kaldi's file formats and the Kaldi bindings, in the one import order that works
 
 A package imports only packages below it in the pipeline (memvis -> nnet -> decode -> gmm -> feats -> lang, data
--> kaldi -> common, jobs). Each runnable step is ``python -m steps_py.<domain>.<step>`` with a usage line
+-> kaldi -> common, completion, jobs). Each runnable step is ``python -m steps_py.<domain>.<step>`` with a usage line
 (``--help``).
 """

@@ -8,7 +8,7 @@ import pytest
 from conftest import ROOT
 
 # Pipeline order, top to bottom: a package may import the packages after it (and itself), never those before it.
-ORDER = ["memvis", "nnet", "decode", "gmm", "feats", ("lang", "data"), "kaldi", ("common", "jobs")]
+ORDER = ["memvis", "nnet", "decode", "gmm", "feats", ("lang", "data"), "kaldi", ("common", "completion", "jobs")]
 RANK = {name: rank for rank, entry in enumerate(ORDER) for name in (entry if isinstance(entry, tuple) else (entry,))}
 PACKAGE = os.path.join(ROOT, "steps_py")
 
@@ -55,8 +55,8 @@ def is_runnable(tree):
 
 def test_the_domains_and_few_top_level_modules():
     assert sorted(d for d in os.listdir(PACKAGE) if os.path.isdir(os.path.join(PACKAGE, d)) and d != "__pycache__") \
-        == sorted(n for n in RANK if n not in ("common", "jobs"))
-    assert sorted(f for f in os.listdir(PACKAGE) if f.endswith(".py")) == ["__init__.py", "common.py", "jobs.py"]
+        == sorted(n for n in RANK if n not in ("common", "completion", "jobs"))
+    assert sorted(f for f in os.listdir(PACKAGE) if f.endswith(".py")) == ["__init__.py", "common.py", "completion.py", "jobs.py"]
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))

@@ -16,8 +16,8 @@ import collections
 import os
 import sys
 
-from steps_py.common import (Completion, atomic_path, done_stamp, get_logger, keep_time_stamp_if_same, read_table,
-                             run_main, skip_if_done, write_lines)
+from steps_py.common import atomic_path, get_logger, keep_time_stamp_if_same, read_table, run_main, write_lines
+from steps_py.completion import Completion, done_stamp, skip_if_done
 
 log = get_logger("select_lm_text")
 

@@ -259,7 +259,7 @@ FEATURE_STEP_TABLES = ("feats.scp", "cmvn.scp", "text", "utt2spk", "spk2utt")
 
 def data_dir_inputs(data_dir, names=FEATURE_STEP_TABLES):
     """The paths of the tables ``names`` that ``data_dir`` has: the inputs of a step that reads it, for its
-    steps_py.common.Completion (split dirs and other steps' outputs in the data dir are left out)."""
+    steps_py.completion.Completion (split dirs and other steps' outputs in the data dir are left out)."""
     return [os.path.join(data_dir, n) for n in names if os.path.isfile(os.path.join(data_dir, n))]
 
 

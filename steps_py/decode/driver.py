@@ -8,8 +8,8 @@ import glob
 import os
 import time
 
-from steps_py.common import (Completion, InputError, atomic_open, done_stamp, get_logger, progress, require_files,
-                             settings_of, skip_if_done)
+from steps_py.common import InputError, atomic_open, get_logger, progress, require_files
+from steps_py.completion import Completion, done_stamp, settings_of, skip_if_done
 from steps_py.data.datadir import c_sorted, data_dir_inputs, read_map, split_data
 from steps_py.decode import scoring, search
 from steps_py.jobs import run_jobs

@@ -20,8 +20,9 @@ import os
 import shutil
 import time
 
-from steps_py.common import (Completion, InputError, atomic_path, done_stamp, get_logger, keep_time_stamp_if_same,
-                             require_files, run_main, skip_if_done, write_lines)
+from steps_py.common import (InputError, atomic_path, get_logger, keep_time_stamp_if_same, require_files, run_main,
+                             write_lines)
+from steps_py.completion import Completion, done_stamp, skip_if_done
 from steps_py.decode import fst_utils
 from steps_py.kaldi.bindings import kaldifst, khg
 from steps_py.kaldi.model_io import read_model

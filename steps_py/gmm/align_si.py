@@ -19,8 +19,8 @@ import re
 import shutil
 import time
 
-from steps_py.common import (Completion, InputError, done_stamp, get_logger, require_files, run_main, settings_of,
-                             skip_if_done, str2bool, write_lines)
+from steps_py.common import InputError, get_logger, require_files, run_main, str2bool, write_lines
+from steps_py.completion import Completion, done_stamp, settings_of, skip_if_done
 from steps_py.data.datadir import data_dir_inputs, split_data
 from steps_py.feats.pipeline import feature_type
 from steps_py.gmm.trainer import job_argv, model_inputs

@@ -10,8 +10,8 @@ import shutil
 
 import numpy as np
 
-from steps_py.common import (Completion, InputError, atomic_open, done_stamp, get_logger, require_files, settings_of,
-                             skip_if_done, str2bool, write_lines)
+from steps_py.common import InputError, atomic_open, get_logger, require_files, str2bool, write_lines
+from steps_py.completion import Completion, done_stamp, settings_of, skip_if_done
 from steps_py.data.datadir import data_dir_inputs, split_data
 from steps_py.feats.pipeline import pipeline_inputs
 from steps_py.gmm import model as gmm

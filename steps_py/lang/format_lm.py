@@ -18,8 +18,8 @@ import os
 import shutil
 import tempfile
 
-from steps_py.common import (DONE_PREFIX, Completion, InputError, done_stamp, get_logger, replace_dir, run_main,
-                             settings_of, skip_if_done)
+from steps_py.common import InputError, get_logger, replace_dir, run_main
+from steps_py.completion import DONE_PREFIX, Completion, done_stamp, settings_of, skip_if_done
 from steps_py.kaldi.bindings import kaldifst
 from steps_py.kaldi.symbols import read_symbol_table
 from steps_py.lang.validation import check_g_fst

@@ -18,8 +18,8 @@ import argparse
 import os
 from importlib.metadata import version
 
-from steps_py.common import (Completion, InputError, done_stamp, get_logger, open_input, run_main, settings_of,
-                             skip_if_done, str2bool, write_lines)
+from steps_py.common import InputError, get_logger, open_input, run_main, str2bool, write_lines
+from steps_py.completion import Completion, done_stamp, settings_of, skip_if_done
 from steps_py.lang.lexicon import (OPTIONAL_SILENCE, SILENCE_PHONES, SPECIAL_ENTRIES, build_lexicon, count_words,
                               extra_questions, load_cmudict, nonsilence_phone_sets, read_lexicon, split_stress,
                               strip_stress)

@@ -17,8 +17,8 @@ import shutil
 import tempfile
 
 
-from steps_py.common import (Completion, InputError, done_stamp, get_logger, open_input, replace_dir, run_main,
-                             settings_of, skip_if_done, str2bool, write_lines)
+from steps_py.common import InputError, get_logger, open_input, replace_dir, run_main, str2bool, write_lines
+from steps_py.completion import Completion, done_stamp, settings_of, skip_if_done
 from steps_py.data.datadir import c_sorted
 from steps_py.lang.lang_fst import (add_lex_disambig, add_word_positions, apply_phone_map, gen_topo, lexicon_fst_text,
                                phone_map, word_boundary)

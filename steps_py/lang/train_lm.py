@@ -31,8 +31,8 @@ import tqdm
 from kaldingram.prune import Arpa, ArpaParser, prune
 from kaldingram.train import NgramCounts
 
-from steps_py.common import (Completion, InputError, atomic_path, done_stamp, get_logger, open_input, read_table,
-                             run_main, settings_of, skip_if_done, write_lines)
+from steps_py.common import InputError, atomic_path, get_logger, open_input, read_table, run_main, write_lines
+from steps_py.completion import Completion, done_stamp, settings_of, skip_if_done
 from steps_py.lang.lexicon import map_oovs_to_unk
 
 # kaldingram draws tqdm bars in all its loops: show them only when common.progress would (a terminal, or

@@ -11,7 +11,8 @@ import os
 
 import numpy as np
 
-from steps_py.common import Completion, InputError, atomic_path, done_stamp, settings_of, write_json
+from steps_py.common import InputError, atomic_path, write_json
+from steps_py.completion import Completion, done_stamp, settings_of
 
 NUMBERS = "numbers.json"
 

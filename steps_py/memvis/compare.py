@@ -38,7 +38,8 @@ import os
 
 import numpy as np
 
-from steps_py.common import InputError, get_logger, read_json, run_main, skip_if_done, write_lines
+from steps_py.common import InputError, get_logger, read_json, run_main, write_lines
+from steps_py.completion import skip_if_done
 from steps_py.memvis.analysis import (MEMORY_QUANTITY, analysis_completion, sample_frames, sample_units, save_figure,
                                       setup_matplotlib, write_numbers)
 from steps_py.memvis.data import Extraction

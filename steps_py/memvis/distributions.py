@@ -11,7 +11,8 @@ percentiles, histogram {edges, density}}, the units drawn, the frames used and t
 """
 import numpy as np
 
-from steps_py.common import get_logger, run_main, skip_if_done
+from steps_py.common import get_logger, run_main
+from steps_py.completion import skip_if_done
 from steps_py.memvis.analysis import analysis_completion, analysis_parser, save_figure, setup_matplotlib, write_numbers
 from steps_py.memvis.data import Extraction
 from steps_py.memvis.stats import distribution_numbers

@@ -49,8 +49,8 @@ import os
 
 import numpy as np
 
-from steps_py.common import (Completion, InputError, done_stamp, get_logger, read_json, run_main, settings_of,
-                             skip_if_done, write_json, write_lines)
+from steps_py.common import InputError, get_logger, read_json, run_main, write_json, write_lines
+from steps_py.completion import Completion, done_stamp, settings_of, skip_if_done
 from steps_py.decode.scoring import (best_utterance_errors, best_wer, bootstrap_interval, bootstrap_wer, pooled_wer,
                                      stack_errors)
 from steps_py.memvis.analysis import MEMORY_QUANTITY
@@ -58,6 +58,7 @@ from steps_py.memvis.data import Extraction
 from steps_py.memvis.report_claims import findings_markdown
 from steps_py.memvis.stats import smoothness, utterance_range_shares, utterance_smoothness
 from steps_py.nnet.config import NnetConfig
+from steps_py.nnet.runs import group_runs
 
 log = get_logger("memvis.findings")
 
@@ -435,7 +436,6 @@ def findings_inputs(model_dirs, set_name="dev", decode_prefix="decode_tgpr_"):
 
 
 def run_findings(model_dirs, out_dir, set_name="dev", decode_prefix="decode_tgpr_", **opts):
-    from steps_py.nnet.checkpoint import group_runs   # torch: imported once the work is to be done
     for d in model_dirs:
         if not os.path.isdir(d):
             raise InputError(f"no such directory {d}")

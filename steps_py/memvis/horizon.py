@@ -21,7 +21,8 @@ import os
 
 import numpy as np
 
-from steps_py.common import InputError, get_logger, read_json, read_shell_conf, run_main, skip_if_done
+from steps_py.common import InputError, get_logger, read_json, read_shell_conf, run_main
+from steps_py.completion import skip_if_done
 from steps_py.memvis.analysis import (analysis_completion, analysis_parser, extraction_info, memory_quantity,
                                       save_figure, setup_matplotlib, write_numbers)
 from steps_py.memvis.data import Extraction

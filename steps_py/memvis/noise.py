@@ -70,8 +70,8 @@ import zlib
 
 import numpy as np
 
-from steps_py.common import (Completion, InputError, done_stamp, get_logger, progress, require_files, run_main,
-                             settings_of, skip_if_done)
+from steps_py.common import InputError, get_logger, progress, require_files, run_main
+from steps_py.completion import Completion, done_stamp, settings_of, skip_if_done
 from steps_py.data.audio import AudioError, UtteranceAudio
 from steps_py.data.datadir import c_sorted, data_dir_inputs, read_map
 from steps_py.feats.cmvn import cmvn_stats

@@ -33,8 +33,8 @@ import html
 import json
 import os
 
-from steps_py.common import (Completion, InputError, atomic_open, done_stamp, get_logger, run_main, settings_of,
-                             skip_if_done)
+from steps_py.common import InputError, atomic_open, get_logger, run_main
+from steps_py.completion import Completion, done_stamp, settings_of, skip_if_done
 from steps_py.memvis.data import Extraction
 from steps_py.memvis.report_data import explorer_data
 from steps_py.memvis.report_numbers import READABLE, readable_numbers

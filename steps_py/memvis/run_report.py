@@ -39,8 +39,8 @@ import argparse
 import html
 import os
 
-from steps_py.common import (Completion, InputError, atomic_open, done_stamp, get_logger, read_json, run_main,
-                             settings_of, skip_if_done)
+from steps_py.common import InputError, atomic_open, get_logger, read_json, run_main
+from steps_py.completion import Completion, done_stamp, settings_of, skip_if_done
 from steps_py.memvis.data import Extraction
 from steps_py.memvis.report_claims import claims_html
 from steps_py.memvis.report_data import explorer_data

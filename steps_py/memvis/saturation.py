@@ -11,7 +11,8 @@ one point per unit, colour = layer) and numbers.json: gates, per gate and layer 
 mean_unsaturated, units_mostly_left, units_mostly_right (units saturated that way on > 50% of the frames)}, and
 the per-unit fractions (left / right [layer][unit], 4 decimals).
 """
-from steps_py.common import get_logger, run_main, skip_if_done
+from steps_py.common import get_logger, run_main
+from steps_py.completion import skip_if_done
 from steps_py.memvis.analysis import analysis_completion, analysis_parser, save_figure, setup_matplotlib, write_numbers
 from steps_py.memvis.data import Extraction
 from steps_py.memvis.stats import saturation_numbers

@@ -25,7 +25,8 @@ Options: --quantity NAME  --utts LIST (default: the first --num-utts utterances;
 
 import numpy as np
 
-from steps_py.common import InputError, get_logger, run_main, skip_if_done
+from steps_py.common import InputError, get_logger, run_main
+from steps_py.completion import skip_if_done
 from steps_py.memvis.analysis import (MEMORY_QUANTITY, analysis_completion, analysis_parser, save_figure,
                                       setup_matplotlib, write_numbers)
 

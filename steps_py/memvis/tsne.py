@@ -16,7 +16,8 @@ mean_smoothness_embedding per layer (over the utterances), and optionally the em
 """
 import numpy as np
 
-from steps_py.common import InputError, get_logger, run_main, skip_if_done
+from steps_py.common import InputError, get_logger, run_main
+from steps_py.completion import skip_if_done
 from steps_py.memvis.analysis import (analysis_completion, analysis_parser, extraction_info, memory_quantity,
                                       save_figure, setup_matplotlib, write_numbers)
 from steps_py.memvis.data import Extraction, runs

@@ -20,7 +20,8 @@ the utterance figure shows).
 """
 import numpy as np
 
-from steps_py.common import InputError, get_logger, run_main, skip_if_done
+from steps_py.common import InputError, get_logger, run_main
+from steps_py.completion import skip_if_done
 from steps_py.memvis.data import Extraction
 from steps_py.memvis.analysis import (analysis_completion, analysis_parser, extraction_info, memory_quantity,
                                       sample_frames, save_figure, setup_matplotlib, write_numbers)

@@ -6,14 +6,13 @@
   prior.vec             pdf priors [P] (Kaldi text vector)
   cmvn_opts             the CMVN of the features (Kaldi's --norm-means/--norm-vars)
   final.mdl, tree       the transition model and tree of the alignments trained on (decoding needs them)
-A model trained with several seeds has one dir per seed: exp/nnet/<name> and exp/nnet/<name>_seed<k> (group_runs).
+A model trained with several seeds has one dir per seed: exp/nnet/<name> and exp/nnet/<name>_seed<k> (steps_py.nnet.runs).
 
 load_acoustic_model(dir) gives an AcousticModelBundle that turns features into pdf log-likelihoods
 (log posterior - log prior) and internals.
 """
 import dataclasses
 import os
-import re
 
 import numpy as np
 
@@ -24,20 +23,6 @@ from steps_py.kaldi.io import read_kaldi_vector
 from steps_py.kaldi.model_io import read_transition_model
 from steps_py.nnet.config import NnetConfig
 from steps_py.nnet.model import AcousticModel, forward_utterances
-
-
-SEED_RUN = re.compile(r"^(.+)_seed(\d+)$")
-
-
-def group_runs(model_dirs):
-    """Model dirs -> {name: [dirs]} in the order given: exp/nnet/<name>_seed<k> (a run of another seed, as
-    utils/nnet_stage.sh --seeds trains them) joins exp/nnet/<name>."""
-    groups = {}
-    for d in model_dirs:
-        base = os.path.basename(os.path.normpath(d))
-        m = SEED_RUN.match(base)
-        groups.setdefault(m.group(1) if m else base, []).append(d)
-    return groups
 
 
 def checkpoint_path(exp_dir, it):

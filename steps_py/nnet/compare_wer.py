@@ -35,7 +35,7 @@ from steps_py.common import InputError, get_logger, read_json, run_main, write_j
 import numpy as np
 
 from steps_py.decode.scoring import best_utterance_errors, best_wer, bootstrap_wer, stack_errors
-from steps_py.nnet.checkpoint import group_runs
+from steps_py.nnet.runs import group_runs
 from steps_py.nnet.config import NnetConfig
 
 log = get_logger("nnet.compare_wer")

@@ -34,8 +34,9 @@ import time
 
 import numpy as np
 
-from steps_py.common import (InputError, atomic_open, atomic_path, get_logger, input_signature, progress,
-                             read_json, require_files, run_main, write_json)
+from steps_py.common import (InputError, atomic_open, atomic_path, get_logger, progress, read_json, require_files,
+                             run_main, write_json)
+from steps_py.completion import input_signature
 from steps_py.data.datadir import read_map
 from steps_py.feats.cmvn import read_cmvn_opts
 from steps_py.feats.pipeline import CmvnPipeline, iter_features

@@ -386,7 +386,7 @@ def test_seeds_widen_the_interval():
     assert _holds(three)["lstm_smoother_than_gru"] == "inconclusive"
     c = {x["id"]: x for x in three}["lstm_smoother_than_gru"]
     assert c["measured"]["lstm vs gru"]["seeds"] == [3, 1] and c["ci95"][0] < 0 < c["ci95"][1]
-    from steps_py.nnet.checkpoint import group_runs
+    from steps_py.nnet.runs import group_runs
     assert group_runs(["exp/nnet/lstm_2l", "exp/nnet/gru_2l", "exp/nnet/lstm_2l_seed2"]) == \
         {"lstm_2l": ["exp/nnet/lstm_2l", "exp/nnet/lstm_2l_seed2"], "gru_2l": ["exp/nnet/gru_2l"]}
 

@@ -245,7 +245,7 @@ def test_stage_writes_the_run_page_beside_the_model_pages(run_s5, stage_report):
 
 
 def test_second_stage_run_skips_the_run_page(run_s5, stage_report, tmp_path):
-    """The page is stamped (steps_py.common.Completion): a second report stage finds it up to date and leaves it
+    """The page is stamped (steps_py.completion.Completion): a second report stage finds it up to date and leaves it
     alone; a changed analysis makes it again."""
     page = os.path.join(run_s5, "exp", "nnet", "memvis_dev", "report.html")
     before = os.stat(page).st_mtime_ns

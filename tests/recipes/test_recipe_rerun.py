@@ -1,5 +1,5 @@
 """A second ./run.sh on a finished recipe (issue 12): every step finds its outputs made from the same inputs with
-the same settings (its stamp .done.<step>, steps_py.common.Completion) and skips it, and RESULTS stays byte for
+the same settings (its stamp .done.<step>, steps_py.completion.Completion) and skips it, and RESULTS stays byte for
 byte; a changed input or setting redoes the steps that depend on it and those only.
 
 The changes are made in copies of the tiny recipe dir (time stamps kept, so the copies are as finished as the
@@ -12,7 +12,7 @@ import pytest
 
 from conftest import TINY_OPTS, TINY_TRAIN_CONF, run_recipe, run_stages
 
-# The lines of steps_py.common.skip_if_done: "skipped: <what> is up to date" and "making <what>: <why>".
+# The lines of steps_py.completion.skip_if_done: "skipped: <what> is up to date" and "making <what>: <why>".
 SKIPPED = re.compile(r"\) skipped: (\S+) is up to date$", re.M)
 MADE = re.compile(r"\) making (\S+): (.*)$", re.M)
 
