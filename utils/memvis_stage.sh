@@ -7,7 +7,8 @@
 #            utterances of data/<memvis_set>_fbank, extracted while decoding them (a decode already done with
 #            extraction is reused)                            -> exp/nnet/<model>/extract_<set>/
 #            and the analyses (distributions, responsibility, tsne, saturation, units, noise, noise_late,
-#            cocluster, trajectories, horizon)                -> exp/nnet/<model>/memvis_<set>/<analysis>/
+#            cocluster, trajectories, horizon), --nj of them at a time, each logging to
+#            exp/nnet/<model>/memvis_<set>/log/<analysis>.log -> exp/nnet/<model>/memvis_<set>/<analysis>/
 #            (the other seeds' runs exp/nnet/<model>_seed<k>: their extraction and noise, for the intervals)
 #            then the models side by side and the paper's claims with 95% intervals over utterances and seeds
 #                                                             -> exp/nnet/memvis_<set>/{compare,findings}/
@@ -28,7 +29,7 @@ memvis_conf=conf/memvis.conf
 memvis_set=
 . ./utils/parse_options.sh
 memvis_set_opt=$memvis_set
-if [ $# -ne 1 ]; then sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 1; fi
+if [ $# -ne 1 ]; then sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 1; fi
 what=$1
 . $memvis_conf
 [ -n "$memvis_set_opt" ] && memvis_set=$memvis_set_opt
@@ -37,9 +38,9 @@ lm=$(basename $lang_test | sed 's/^lang_test_//')
 graph=exp/$gmm/graph_$lm
 . ./utils/grid.sh          # --grid NAME or FILE -> grid_file, grid (its name), grid_lines
 models=$(for m in $(echo "$grid_lines" | awk '{print $1}'); do
-           [ -f exp/nnet/$m/final.pt ] && echo $m; done)
+           if [ -f exp/nnet/$m/final.pt ]; then echo $m; fi; done)
 seed_runs() {  # <model>: the dirs of its other seeds (utils/nnet_stage.sh --seeds) that finished training
-  for d in exp/nnet/$1_seed*; do [ -f $d/final.pt ] && echo $d; done
+  for d in exp/nnet/$1_seed*; do if [ -f $d/final.pt ]; then echo $d; fi; done
 }
 [ -n "$models" ] || { echo "$0: no trained model of $grid_file in exp/nnet (run stage 5)" >&2; exit 1; }
 all=exp/nnet/memvis_$set_
@@ -52,35 +53,51 @@ run_findings() {  # the paper's claims over every run of every model -> $all/fin
 
 case $what in
   analyse)
-    for m in $models; do
-      ext=exp/nnet/$m/extract_$set_
-      out=exp/nnet/$m/memvis_$set_
-      python -m steps_py.memvis.extract --nj $nj --cmd "$decode_cmd" --config conf/decode_nnet.conf \
-        --extract-dir $ext --extract-utts $extract_utts --extract-dtype $extract_dtype \
-        --extract-ali-dir exp/${gmm}_ali_$set_ $graph data/${set_}_fbank exp/nnet/$m exp/nnet/$m/decode_${lm}_$set_
-      for a in distributions responsibility tsne saturation units cocluster trajectories horizon; do
-        opts_var=${a}_opts
-        echo "$0: $m: $a"
-        python -m steps_py.memvis.$a --seed $seed ${!opts_var} $ext $out/$a
-      done
-      for r in exp/nnet/$m $(seed_runs $m); do   # the findings' noise claim uses every seed
-        echo "$0: $r: noise"
-        python -m steps_py.memvis.noise --seed $seed $noise_opts $r data/${set_}_fbank $r/memvis_$set_/noise \
-          || echo "$0: WARNING: $r: noise failed (above; e.g. no utterance of $set_ is long enough for" \
-            "noise_opts in $memvis_conf): its claim is not measured" >&2
-      done
-      if [ -n "${noise_late_opts:-}" ]; then
-        echo "$0: $m: noise_late"
-        python -m steps_py.memvis.noise --seed $seed $noise_late_opts exp/nnet/$m data/${set_}_fbank \
-          $out/noise_late || echo "$0: WARNING: $m: noise_late failed (above; e.g. no utterance of $set_ is long" \
-          "enough): the findings and the report go on without it" >&2
-      fi
-      for r in $(seed_runs $m); do   # the seeds' extractions (made while decoding; here if decoded without)
+    for m in $models; do   # the extractions first (each decode runs --nj jobs), then the analyses in parallel
+      for r in exp/nnet/$m $(seed_runs $m); do   # the seeds' extractions, for the intervals (made while decoding)
         python -m steps_py.memvis.extract --nj $nj --cmd "$decode_cmd" --config conf/decode_nnet.conf \
           --extract-dir $r/extract_$set_ --extract-utts $extract_utts --extract-dtype $extract_dtype \
           --extract-ali-dir exp/${gmm}_ali_$set_ $graph data/${set_}_fbank $r $r/decode_${lm}_$set_
       done
     done
+    pids=() logs=() names=()
+    start() {  # <name> <log> <command...>: in the background, at most --nj at a time
+      while [ $(jobs -rp | wc -l) -ge $nj ]; do wait -n || true; done
+      mkdir -p $(dirname $2)
+      echo "$0: $1 (log in $2)"
+      "${@:3}" > $2 2>&1 < /dev/null &
+      pids+=($!) logs+=($2) names+=("$1")
+    }
+    warn_on_failure() {  # <message> <command...>: a failed noise run is a warning (its claim is not measured)
+      "${@:2}" || echo "$0: WARNING: $1" >&2
+    }
+    for m in $models; do
+      ext=exp/nnet/$m/extract_$set_
+      out=exp/nnet/$m/memvis_$set_
+      for a in distributions responsibility tsne saturation units cocluster trajectories horizon; do
+        opts_var=${a}_opts
+        start "$m: $a" $out/log/$a.log python -m steps_py.memvis.$a --seed $seed ${!opts_var} $ext $out/$a
+      done
+      for r in exp/nnet/$m $(seed_runs $m); do   # the findings' noise claim uses every seed
+        log=$r/memvis_$set_/log/noise.log
+        why="e.g. no utterance of $set_ is long enough for noise_opts in $memvis_conf"
+        start "$r: noise" $log warn_on_failure "$r: noise failed ($why; see $log): its claim is not measured" \
+          python -m steps_py.memvis.noise --seed $seed $noise_opts $r data/${set_}_fbank $r/memvis_$set_/noise
+      done
+      if [ -n "${noise_late_opts:-}" ]; then
+        log=$out/log/noise_late.log
+        start "$m: noise_late" $log warn_on_failure "$m: noise_late failed (e.g. no utterance of $set_ is long \
+enough; see $log): the findings and the report go on without it" \
+          python -m steps_py.memvis.noise --seed $seed $noise_late_opts exp/nnet/$m data/${set_}_fbank $out/noise_late
+      fi
+    done
+    failed=
+    for k in ${!pids[@]}; do
+      status=0; wait ${pids[$k]} || status=$?
+      cat ${logs[$k]}        # each analysis's log whole, in order, once it is done
+      [ $status -eq 0 ] || { echo "$0: ${names[$k]} failed (exit status $status; log in ${logs[$k]})" >&2; failed=1; }
+    done
+    [ -z "$failed" ] || exit 1
     exts=$(for m in $models; do echo -n "exp/nnet/$m/extract_$set_ "; done)
     names=$(echo $models | tr ' ' ',')
     noise=$(for m in $models; do echo -n "exp/nnet/$m/memvis_$set_/noise/numbers.json,"; done | sed 's/,$//')

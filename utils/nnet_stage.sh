@@ -95,7 +95,7 @@ case $what in
       done
     done ;;
   compare)
-    dirs=$(for m in $models; do for r in $(run_dirs $m); do [ -f $r/final.pt ] && echo $r; done; done)
+    dirs=$(for m in $models; do for r in $(run_dirs $m); do if [ -f $r/final.pt ]; then echo $r; fi; done; done)
     [ -n "$dirs" ] || { echo "$0: no trained model of $grid_file in exp/nnet (run the train action)" >&2; exit 1; }
     out=exp/nnet/compare_wer.txt
     [ $grid = default ] || out=exp/nnet/compare_wer_$grid.txt

@@ -83,3 +83,18 @@ def test_every_run_sh_refuses_bad_numeric_options(recipe, tmp_path):
                            env=dict(os.environ, KALDI_PY_PROGRESS="0"))
         assert (r.returncode, r.stdout, r.stderr) == (1, "", f"./run.sh: {message}\n"), (recipe, args)
     assert sorted(os.listdir(s5)) == ["cmd.sh", "conf", "local", "path.sh", "run.sh", "utils"]
+
+
+def test_run_sh_ends_with_a_table_of_stage_times(tmp_path):
+    """utils/stage_log.sh: every stage that ran gets a row (the one that stopped the run marked failed) and the
+    table goes to exp/stage_times.txt too."""
+    s5 = make_recipe_dir(tmp_path, "synth")
+    r = subprocess.run(["./run.sh", "--stage", "9", "--stop-stage", "9"], cwd=s5, capture_output=True, text=True,
+                       env=dict(os.environ, KALDI_PY_PROGRESS="0"))
+    assert r.returncode == 1 and "no trained model" in r.stderr        # stage 9 with nothing trained
+    table = r.stdout[r.stdout.index("Stage times of ./run.sh --stage 9 --stop-stage 9"):]
+    rows = table.splitlines()[1:]
+    assert rows[0].split()[:2] == ["install:", "tools/install.sh"]
+    assert rows[1].startswith("  Stage 9: HTML reports") and rows[1].endswith("min  (failed)")
+    assert rows[2].split()[0] == "total" and len(rows) == 3
+    assert open(os.path.join(s5, "exp", "stage_times.txt")).read() == table

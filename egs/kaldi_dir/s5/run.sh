@@ -22,10 +22,7 @@ nnet_seeds="1"          # training runs per model (e.g. "1 2 3": intervals over 
 
 help_message=$(sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//')
 
-log() {
-  local fname=${BASH_SOURCE[1]##*/}
-  echo -e "$(date '+%Y-%m-%d %H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
-}
+. ./utils/stage_log.sh      # log, begin_stage; the table of stage times when run.sh ends
 
 . ./path.sh
 . ./cmd.sh
@@ -40,7 +37,7 @@ sets=train
 [ -n "$test" ] && sets="$sets test"
 
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
-  log "Stage 0: data dirs, dictionary, lang, language model"
+  begin_stage 0 "data dirs, dictionary, lang, language model"
   if [ -z "$train" ]; then
     echo "$0: no training data dir: give --train DIR (or set train= in conf/kaldi_dir.conf)" >&2; exit 1
   fi
@@ -64,22 +61,22 @@ if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
 fi
 
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
-  log "Stage 1: MFCC and Fbank features, CMVN"
+  begin_stage 1 "MFCC and Fbank features, CMVN"
   utils/feature_stage.sh --nj $nj --mfcc-conf $mfcc_conf --fbank-conf $fbank_conf $sets
 fi
 
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
-  log "Stage 2: monophone system"
+  begin_stage 2 "monophone system"
   utils/gmm_stage.sh --nj $nj --gmm-conf $gmm_conf mono train "${sets#train}"
 fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
-  log "Stage 3: tri1 (MFCC + deltas)"
+  begin_stage 3 "tri1 (MFCC + deltas)"
   utils/gmm_stage.sh --nj $nj --gmm-conf $gmm_conf tri1 train "${sets#train}"
 fi
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
-  log "Stage 4: tri2b (LDA + MLLT); alignments of train and test sets"
+  begin_stage 4 "tri2b (LDA + MLLT); alignments of train and test sets"
   utils/gmm_stage.sh --nj $nj --gmm-conf $gmm_conf tri2b train "${sets#train}"
   cat RESULTS
 fi
@@ -89,27 +86,27 @@ memvis_set=$(echo $test_sets | awk '{print $1}')
 nnet_opts="--nj $nj --grid $grid"
 if [ -n "$memvis_set" ]; then nnet_opts="$nnet_opts --memvis-set $memvis_set"; fi
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
-  log "Stage 5: RNN acoustic models (grid $grid)"
+  begin_stage 5 "RNN acoustic models (grid $grid)"
   utils/nnet_stage.sh $nnet_opts --train-conf $train_conf --seeds "$nnet_seeds" train train "$test_sets"
 fi
 
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ] && [ -n "$test_sets" ]; then
-  log "Stage 6: hybrid decoding of$test_sets"
+  begin_stage 6 "hybrid decoding of$test_sets"
   utils/nnet_stage.sh $nnet_opts --seeds "$nnet_seeds" decode train "$test_sets"
 fi
 
 if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
-  log "Stage 7: comparison tables"
+  begin_stage 7 "comparison tables"
   utils/nnet_stage.sh $nnet_opts --seeds "$nnet_seeds" compare train "$test_sets"
 fi
 
 if [ $stage -le 8 ] && [ $stop_stage -ge 8 ] && [ -n "$memvis_set" ]; then
-  log "Stage 8: memory extraction and analyses ($memvis_set)"
+  begin_stage 8 "memory extraction and analyses ($memvis_set)"
   utils/memvis_stage.sh --nj $nj --grid $grid --memvis-conf $memvis_conf --memvis-set $memvis_set analyse
 fi
 
 if [ $stage -le 9 ] && [ $stop_stage -ge 9 ] && [ -n "$memvis_set" ]; then
-  log "Stage 9: HTML reports"
+  begin_stage 9 "HTML reports"
   utils/memvis_stage.sh --nj $nj --grid $grid --memvis-conf $memvis_conf --memvis-set $memvis_set report
 fi
 

@@ -35,10 +35,7 @@ nnet_seeds="1 2 3"      # three training runs of each model: the intervals of th
 
 help_message=$(sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//')
 
-log() {
-  local fname=${BASH_SOURCE[1]##*/}
-  echo -e "$(date '+%Y-%m-%d %H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
-}
+. ./utils/stage_log.sh      # log, begin_stage; the table of stage times when run.sh ends
 
 . ./path.sh
 . ./cmd.sh
@@ -47,13 +44,14 @@ log() {
 . ./utils/parse_options.sh   # the command line overrides the conf files
 [ $# -eq 0 ] || { echo "$help_message" >&2; exit 1; }
 . ./utils/check_run_options.sh 9   # 9: the last stage; stops on a bad --stage, --stop-stage or --nj
+begin_stage install "tools/install.sh"
 "$KALDI_PY_ROOT/tools/install.sh"   # installs what is missing; a second or two when everything is there
 . ./path.sh
 
 sets="train dev eval"
 
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
-  log "Stage 0: corpus ($corpus_size), dictionary, lang, language models"
+  begin_stage 0 "corpus ($corpus_size), dictionary, lang, language models"
   python local/synth/make_corpus.py --config conf/synth.conf --size $corpus_size --seed $seed --nj $nj \
     $corpus_dir data
   for s in $sets; do python -m steps_py.data.validate_data_dir --no-feats data/$s; done
@@ -72,50 +70,50 @@ if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
 fi
 
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
-  log "Stage 1: MFCC and Fbank features, CMVN"
+  begin_stage 1 "MFCC and Fbank features, CMVN"
   utils/feature_stage.sh --nj $nj $sets
 fi
 
 test_sets="dev eval"
 
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
-  log "Stage 2: monophone system"
+  begin_stage 2 "monophone system"
   utils/gmm_stage.sh --nj $nj mono train "$test_sets"
 fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
-  log "Stage 3: tri1 (MFCC + deltas)"
+  begin_stage 3 "tri1 (MFCC + deltas)"
   utils/gmm_stage.sh --nj $nj tri1 train "$test_sets"
 fi
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
-  log "Stage 4: tri2b (LDA + MLLT); alignments of train, dev and eval"
+  begin_stage 4 "tri2b (LDA + MLLT); alignments of train, dev and eval"
   utils/gmm_stage.sh --nj $nj tri2b train "$test_sets"
   cat RESULTS
 fi
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
-  log "Stage 5: RNN acoustic models (grid $grid)"
+  begin_stage 5 "RNN acoustic models (grid $grid)"
   utils/nnet_stage.sh --nj $nj --grid $grid --train-conf $train_conf --seeds "$nnet_seeds" train train "$test_sets"
 fi
 
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
-  log "Stage 6: hybrid decoding of $test_sets"
+  begin_stage 6 "hybrid decoding of $test_sets"
   utils/nnet_stage.sh --nj $nj --grid $grid --seeds "$nnet_seeds" decode train "$test_sets"
 fi
 
 if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
-  log "Stage 7: comparison tables"
+  begin_stage 7 "comparison tables"
   utils/nnet_stage.sh --nj $nj --grid $grid --seeds "$nnet_seeds" compare train "$test_sets"
 fi
 
 if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
-  log "Stage 8: memory extraction and analyses"
+  begin_stage 8 "memory extraction and analyses"
   utils/memvis_stage.sh --nj $nj --grid $grid analyse
 fi
 
 if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
-  log "Stage 9: HTML reports"
+  begin_stage 9 "HTML reports"
   utils/memvis_stage.sh --nj $nj --grid $grid report
 fi
 

@@ -27,10 +27,7 @@ nnet_seeds="1"          # training runs per model (e.g. "1 2 3": intervals over 
 
 help_message=$(sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//')
 
-log() {
-  local fname=${BASH_SOURCE[1]##*/}
-  echo -e "$(date '+%Y-%m-%d %H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
-}
+. ./utils/stage_log.sh      # log, begin_stage; the table of stage times when run.sh ends
 
 . ./path.sh
 . ./cmd.sh
@@ -51,7 +48,7 @@ subset_tables() {  # <src-dir> <dst-dir>
 }
 
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
-  log "Stage 0: data preparation, dictionary, lang, language models"
+  begin_stage 0 "data preparation, dictionary, lang, language models"
   opts=()
   [ -n "$sph2pipe" ] && opts+=(--sph2pipe "$sph2pipe")
   [ -n "$spkrinfo" ] && opts+=(--spkrinfo "$spkrinfo")
@@ -68,7 +65,7 @@ if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
 fi
 
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
-  log "Stage 1: MFCC and Fbank features, CMVN"
+  begin_stage 1 "MFCC and Fbank features, CMVN"
   sets=$feat_sets
   [ -d data/test_eval93 ] && [[ " $sets " != *" test_eval93 "* ]] && sets="$sets test_eval93"
   utils/feature_stage.sh --nj $nj $sets
@@ -85,45 +82,45 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
 fi
 
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
-  log "Stage 2: monophone system"
+  begin_stage 2 "monophone system"
   utils/gmm_stage.sh --nj $nj --gmm-conf conf/gmm_wsj.conf mono $gmm_train_set "$gmm_test_sets"
 fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
-  log "Stage 3: tri1 (MFCC + deltas)"
+  begin_stage 3 "tri1 (MFCC + deltas)"
   utils/gmm_stage.sh --nj $nj --gmm-conf conf/gmm_wsj.conf tri1 $gmm_train_set "$gmm_test_sets"
 fi
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
-  log "Stage 4: tri2b (LDA + MLLT); alignments of train and test sets"
+  begin_stage 4 "tri2b (LDA + MLLT); alignments of train and test sets"
   utils/gmm_stage.sh --nj $nj --gmm-conf conf/gmm_wsj.conf tri2b $gmm_train_set "$gmm_test_sets"
   cat RESULTS
 fi
 
 nnet_opts="--nj $nj --grid $grid --gmm $nnet_gmm --memvis-set $memvis_set"
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
-  log "Stage 5: RNN acoustic models on $nnet_train_set (grid $grid)"
+  begin_stage 5 "RNN acoustic models on $nnet_train_set (grid $grid)"
   utils/nnet_stage.sh $nnet_opts --train-conf $train_conf --seeds "$nnet_seeds" train $nnet_train_set \
     "$gmm_test_sets"
 fi
 
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
-  log "Stage 6: hybrid decoding of $gmm_test_sets"
+  begin_stage 6 "hybrid decoding of $gmm_test_sets"
   utils/nnet_stage.sh $nnet_opts --seeds "$nnet_seeds" decode $nnet_train_set "$gmm_test_sets"
 fi
 
 if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
-  log "Stage 7: comparison tables"
+  begin_stage 7 "comparison tables"
   utils/nnet_stage.sh $nnet_opts --seeds "$nnet_seeds" compare $nnet_train_set "$gmm_test_sets"
 fi
 
 if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
-  log "Stage 8: memory extraction and analyses ($memvis_set)"
+  begin_stage 8 "memory extraction and analyses ($memvis_set)"
   utils/memvis_stage.sh --nj $nj --grid $grid --gmm $nnet_gmm --memvis-set $memvis_set analyse
 fi
 
 if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
-  log "Stage 9: HTML reports"
+  begin_stage 9 "HTML reports"
   utils/memvis_stage.sh --nj $nj --grid $grid --gmm $nnet_gmm --memvis-set $memvis_set report
 fi
 
