@@ -65,9 +65,6 @@ class _WritesNamed:
         with writing(self._what):
             return self._f.flush()
 
-    def __iter__(self):
-        return iter(self._f)
-
     def __getattr__(self, name):
         return getattr(self._f, name)
 

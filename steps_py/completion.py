@@ -72,6 +72,19 @@ def _changed_input_list(old, new):
     return "; ".join(([f"now also {some(added)}"] if added else []) + ([f"no longer {some(gone)}"] if gone else []))
 
 
+def inputs_change(old, current):
+    """How the inputs recorded as ``old`` ({path: input_signature}) differ from ``current``, one phrase for the
+    log ("its inputs are other files than before (...)", "X changed since it was made (and 2 more inputs)"); None
+    when they are the same."""
+    if sorted(old) != sorted(current):
+        return f"its inputs are other files than before ({_changed_input_list(old, current)})"
+    changed = [p for p in current if old[p] != current[p]]
+    if changed:
+        return f"{changed[0]} changed since it was made" + (f" (and {len(changed) - 1} more inputs)"
+                                                             if len(changed) > 1 else "")
+    return None
+
+
 class Completion:
     """The record that one step finished with given inputs and settings (Kaldi's ``[ -f $dir/final.mdl ]`` and
     mkgraph.sh's "HCLG.fst is newer than its inputs", with the settings compared too).
@@ -107,13 +120,9 @@ class Completion:
         absent = [p for p, sig in current.items() if sig is None]
         if absent:
             return f"its input {absent[0]} is missing"
-        old = record.get("inputs", {})
-        if sorted(old) != sorted(current):
-            return f"its inputs are other files than before ({_changed_input_list(old, current)})"
-        changed = [p for p in self.inputs if old[p] != current[p]]
+        changed = inputs_change(record.get("inputs", {}), current)
         if changed:
-            return f"{changed[0]} changed since it was made" + (f" (and {len(changed) - 1} more inputs)"
-                                                                 if len(changed) > 1 else "")
+            return changed
         diff = _changed_settings(record.get("settings", {}), self.settings)
         if diff:
             return "settings changed: " + "; ".join(diff)

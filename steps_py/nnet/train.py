@@ -36,7 +36,7 @@ import numpy as np
 
 from steps_py.common import (InputError, atomic_open, atomic_path, get_logger, progress, read_json, require_files,
                              run_main, write_json)
-from steps_py.completion import input_signature
+from steps_py.completion import input_signature, inputs_change
 from steps_py.data.datadir import read_map
 from steps_py.feats.cmvn import read_cmvn_opts
 from steps_py.feats.pipeline import CmvnPipeline, iter_features
@@ -386,17 +386,6 @@ def training_inputs(data_dir, ali_dir):
     return {p: input_signature(p) for p in paths + alignment_files(ali_dir)}
 
 
-def changed_inputs(old, current):
-    """'' when the recorded inputs ``old`` are ``current``; else a phrase naming the first difference."""
-    diff = [p for p in sorted(set(old) | set(current)) if old.get(p) != current.get(p)]
-    if not diff:
-        return ""
-    p = diff[0]
-    what = ("is not read now" if p not in current else "was not read then" if p not in old
-            else "changed since the training started")
-    return f"{p} {what}" + (f" (and {len(diff) - 1} more)" if len(diff) > 1 else "")
-
-
 def train(args):
     cfg = NnetConfig.from_file(args.nnet_conf)
     args.overrides = [parse_setting(t) for t in args.set or ()]
@@ -424,7 +413,7 @@ def train(args):
     started = os.path.isdir(args.exp_dir) and \
         (latest_checkpoint(args.exp_dir) > 0 or os.path.exists(os.path.join(args.exp_dir, "final.pt")))
     if started and not args.force and os.path.exists(record):
-        changed = changed_inputs(read_json(record), inputs)
+        changed = inputs_change(read_json(record), inputs)
         if changed:
             raise InputError(f"{args.exp_dir} was trained on other inputs than {args.data_dir} and {args.ali_dir} "
                              f"hold now ({changed}; {record} lists what the training read): remove "
