@@ -202,8 +202,10 @@ def explorer_html(models, js):
 
 def report_inputs(extract_dir, memvis_dir, findings=None):
     """What the report is made from: the extraction, every analysis dir of memvis_dir (not the pages written
-    beside them) and the findings file (``findings``, else memvis_dir/findings.json when there is one)."""
-    dirs = [os.path.join(memvis_dir, n) for n in sorted(os.listdir(memvis_dir))] if os.path.isdir(memvis_dir) else []
+    beside them, nor memvis_dir/log, which each run of the analyses rewrites) and the findings file
+    (``findings``, else memvis_dir/findings.json when there is one)."""
+    dirs = [os.path.join(memvis_dir, n) for n in sorted(os.listdir(memvis_dir)) if n != "log"] \
+        if os.path.isdir(memvis_dir) else []
     own = os.path.join(memvis_dir, "findings.json")
     return [extract_dir] + [d for d in dirs if os.path.isdir(d)] + \
         ([findings] if findings else [own] if os.path.isfile(own) else [])
