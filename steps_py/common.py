@@ -11,7 +11,6 @@ import shutil
 import sys
 import tempfile
 
-from tqdm import tqdm
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -167,6 +166,7 @@ def keep_time_stamp_if_same(new, path):
 def progress(iterable=None, **kwargs):
     """A progress bar on stderr when it is a terminal or KALDI_PY_PROGRESS=1; otherwise a plain iterator."""
     show = os.environ.get("KALDI_PY_PROGRESS", "1" if sys.stderr.isatty() else "0") == "1"
+    from tqdm import tqdm       # here, not at the top: its import (0.1 s) would slow every job's start
     return tqdm(iterable, disable=not show, file=sys.stderr, mininterval=1.0, **kwargs)
 
 
@@ -354,8 +354,13 @@ def to_json_value(x):
     return x
 
 
-def write_json(path, obj):
-    """Writes ``obj`` (numpy values allowed: to_json_value) as indented JSON, atomically."""
-    with atomic_open(path) as f:
-        json.dump(to_json_value(obj), f, indent=1)
-        f.write("\n")
+def write_json(path, obj, keep_same=False):
+    """Writes ``obj`` (numpy values allowed: to_json_value) as indented JSON, atomically. With ``keep_same``, a
+    file that already holds the same JSON keeps its time stamps (keep_time_stamp_if_same), so what was made from
+    it stays up to date."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w") as f:
+            json.dump(to_json_value(obj), f, indent=1)
+            f.write("\n")
+        if keep_same:
+            keep_time_stamp_if_same(tmp, path)

@@ -1,5 +1,6 @@
 """steps_py.common: the atomic writers and run_main on a full disk (ENOSPC), simulated by tests/full_disk.py."""
 import errno
+import json
 import os
 import subprocess
 import sys
@@ -91,3 +92,21 @@ def test_fix_data_dir_on_a_full_disk(tmp_path):
     assert r.stderr == f"ERROR (fix_data_dir.py): cannot write {d}/wav.scp: {NO_SPACE}\n"
     assert sorted(os.listdir(d)) == [".backup", "text", "utt2spk", "wav.scp"]
     assert {name: (d / name).read_text() for name in tables} == tables
+
+
+def test_write_json_keeps_the_time_stamp_of_the_same_content(tmp_path):
+    """keep_same: the same JSON leaves the file's signature as it was (what was made from it stays up to date);
+    other JSON, or no keep_same, gives it a new one."""
+    from steps_py.common import write_json
+    from steps_py.completion import input_signature
+    path = str(tmp_path / "wer.json")
+    write_json(path, {"dev": [15.6, 14.8]})
+    os.utime(path, ns=(10**18, 10**18))
+    before = input_signature(path)
+    write_json(path, {"dev": [15.6, 14.8]}, keep_same=True)
+    assert input_signature(path) == before
+    write_json(path, {"dev": [15.6, 14.9]}, keep_same=True)
+    assert input_signature(path) != before and json.load(open(path)) == {"dev": [15.6, 14.9]}
+    os.utime(path, ns=(10**18, 10**18))
+    write_json(path, {"dev": [15.6, 14.9]})
+    assert input_signature(path) != before

@@ -100,7 +100,7 @@ case $what in
     out=exp/nnet/compare_wer.txt
     [ $grid = default ] || out=exp/nnet/compare_wer_$grid.txt
     python -m steps_py.nnet.compare_wer --tables paper --sets "$test_sets" --json ${out%.txt}.json $dirs > $out.tmp
-    mv $out.tmp $out
+    if cmp -s $out.tmp $out; then rm $out.tmp; else mv $out.tmp $out; fi   # unchanged: its time stamp kept
     cat $out ;;
   *) echo "$0: unknown action $what (train, decode or compare)" >&2; exit 1 ;;
 esac

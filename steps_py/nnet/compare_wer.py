@@ -322,7 +322,7 @@ def main():
         out["gmm"] = gmm and plain_system(gmm)
     print("\n".join(lines))
     if a.json:
-        write_json(a.json, out)
+        write_json(a.json, out, keep_same=True)   # a re-run leaves the run page (its input) up to date
 
 
 if __name__ == "__main__":
