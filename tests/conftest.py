@@ -124,7 +124,9 @@ def read_job_vectors(exp_dir, prefix="ali"):
 
 
 # Options of every run.sh call on the tiny corpus. A 1000-word LM keeps the three HCLGs of stages 2-4 small.
-TINY_OPTS = ("--corpus-size", "tiny", "--nj", "2", "--lm-vocab-size", "1000", "--nnet-seeds", "1")
+TINY_GMM_CONF = os.path.join(FIXTURES, "gmm_tiny.conf")   # about two thirds of conf/gmm.conf's EM passes
+TINY_OPTS = ("--corpus-size", "tiny", "--nj", "2", "--lm-vocab-size", "1000", "--nnet-seeds", "1",
+             "--gmm-conf", TINY_GMM_CONF)
 
 
 @pytest.fixture(scope="session")

@@ -298,23 +298,45 @@ LAYOUT_JS = """(() => {
 })()"""
 
 
-def test_run_page_in_chromium_claims_first_and_every_claim_links_to_its_figure(run_s5, stage_report, browser):
-    page = os.path.join(run_s5, "exp", "nnet", "memvis_dev", "report.html")
-    t = time.time()
-    run = browser.run_page("file://" + os.path.abspath(page) + "#selftest", LAYOUT_JS, wait=60.0)
+def assert_run_page_layout(browser, page, models):
+    """The run page ``page`` passes its self-test in Chromium with no error, starts with the claims table, every claim
+    links to a figure or table that exists (with an image or a table when the claim was measured), and the explorer
+    offers ``models``. Returns the self-test's text."""
+    run = browser.run_page("file://" + os.path.abspath(page) + "#selftest", LAYOUT_JS, wait=120.0)
     layout = json.loads(run.selftest) if run.selftest else {}
     run.selftest = layout.get("selftest")
     assert_clean_run(run, page)
     assert layout["firstH2"] == "claims-heading" and layout["claimsBeforeFigures"] and layout["rows"] == 8
-    assert layout["models"] == ["lstm_2l", "gru_2l"]
+    assert layout["models"] == models
     assert len(layout["links"]) == 8 and all(link["exists"] for link in layout["links"]), layout["links"]
     for link in layout["links"]:
         if link["verdict"] != "not measured":  # a measured claim leads to a figure or a table with its numbers
             assert link["images"] + link["tables"] > 0, link
     hrefs = {link["href"] for link in layout["links"]}
     assert {"#fig1", "#fig2", "#fig3", "#table1", "#table2", "#table3"} <= hrefs
-    assert "claims first, 8 claim links resolve" in run.selftest and "model gru_2l" in run.selftest
-    print(f"run page self-test in {time.time() - t:.1f} s: {run.selftest[:200]}")
+    assert "claims first, 8 claim links resolve" in run.selftest and f"model {models[-1]}" in run.selftest
+    return run.selftest
+
+
+def test_run_page_in_chromium_claims_first_and_every_claim_links_to_its_figure(run_s5, stage_report, browser):
+    page = os.path.join(run_s5, "exp", "nnet", "memvis_dev", "report.html")
+    t = time.time()
+    selftest = assert_run_page_layout(browser, page, ["lstm_2l", "gru_2l"])
+    print(f"run page self-test in {time.time() - t:.1f} s: {selftest[:200]}")
+
+
+@pytest.mark.slow
+def test_a_finished_run_page_in_chromium(browser):
+    """The same checks on the page of a finished recipe run, e.g. the default run's:
+    RUN_PAGE=egs/synth/s5/exp/nnet/memvis_dev/report.html tools/venv/bin/python -m pytest -m slow -k finished_run_page"""
+    page = os.environ.get("RUN_PAGE")
+    if not page:
+        pytest.skip("set RUN_PAGE to a run page (exp/nnet/memvis_<set>/report.html of a finished run)")
+    size_mb = os.path.getsize(page) / 1e6
+    t = time.time()
+    selftest = assert_run_page_layout(browser, page, ["lstm_2l", "gru_2l"])
+    print(f"\n{page}: {size_mb:.1f} MB; self-test in {time.time() - t:.1f} s: {selftest[:300]}")
+    assert size_mb < 30
 
 
 def test_lazy_model_fills_fig5_and_runs_without_findings_or_extraction_still_render(run_s5, tmp_path, browser):

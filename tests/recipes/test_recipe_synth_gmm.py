@@ -1,7 +1,8 @@
 """egs/synth/s5 stages 2-4 (mono, tri1, tri2b) on the tiny corpus, as a user runs them.
 
-The stages take a few minutes on 2 cores (conf/gmm.conf's full training schedules, three HCLGs with the tiny
-recipe's 1000-word LM); they are the only test of utils/gmm_stage.sh and run.sh stages 2-4, so they run by default."""
+The stages take a few minutes on 2 cores (the short schedules of tests/fixtures/gmm_tiny.conf, about two thirds of
+conf/gmm.conf's EM passes, and three HCLGs with the tiny recipe's 1000-word LM); they are the only test of
+utils/gmm_stage.sh and run.sh stages 2-4, so they run by default."""
 import gzip
 import os
 import re

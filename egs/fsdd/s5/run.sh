@@ -6,7 +6,7 @@
 # sizes of conf/gmm_fsdd.conf, the training of conf/nnet/train_fsdd.conf and the analyses of conf/memvis_fsdd.conf.
 #
 # Usage: ./run.sh [--stage N] [--stop-stage M] [--nj N] [--fsdd DIR] [--per-speaker N] [--grid default]
-#                 [--nnet-seeds "1"]
+#                 [--gmm-conf conf/gmm_fsdd.conf] [--nnet-seeds "1"]
 #   --fsdd DIR          the recordings dir (default: $KALDI_PY_ROOT/../shared/corpora/fsdd/recordings)
 #   --per-speaker N     recordings per digit and speaker (default 0: all 50; e.g. 6 for a run of a few minutes)
 #   stages 0-9 as in egs/kaldi_dir/s5 (run.sh --help there)
@@ -20,6 +20,7 @@ per_speaker=0
 dev_speakers=theo
 test_speakers=yweweler
 grid=default
+gmm_conf=conf/gmm_fsdd.conf
 train_conf=conf/nnet/train_fsdd.conf
 nnet_seeds="1"
 
@@ -37,5 +38,5 @@ if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
 fi
 exec "$KALDI_PY_ROOT/egs/kaldi_dir/s5/run.sh" --stage $stage --stop-stage $stop_stage --nj $nj \
   --train data/src/train --dev data/src/dev --test data/src/test \
-  --mfcc-conf conf/mfcc_8k.conf --fbank-conf conf/fbank_8k.conf --gmm-conf conf/gmm_fsdd.conf \
+  --mfcc-conf conf/mfcc_8k.conf --fbank-conf conf/fbank_8k.conf --gmm-conf $gmm_conf \
   --memvis-conf conf/memvis_fsdd.conf --grid $grid --train-conf $train_conf --nnet-seeds "$nnet_seeds"

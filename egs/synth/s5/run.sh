@@ -3,7 +3,8 @@
 # The corpus is generated at stage 0 with TTS voices (espeak-ng, flite, festival), deterministic from --seed.
 #
 # Usage: ./run.sh [--stage N] [--stop-stage M] [--nj N] [--corpus-size tiny|small|full] [--seed S]
-#                 [--grid default|paper|paper_small] [--train-conf conf/nnet/train.conf] [--nnet-seeds "1 2 3"]
+#                 [--gmm-conf conf/gmm.conf] [--grid default|paper|paper_small] [--train-conf conf/nnet/train.conf]
+#                 [--nnet-seeds "1 2 3"]
 #   stage 0: install what is missing; corpus -> data/{train,dev,eval}; dict, lang, 3-gram LMs (tg, tgpr)
 #   stage 1: 13-dim MFCC (GMMs) in data/<set>, 40-dim Fbank (RNNs) in data/<set>_fbank, per-speaker CMVN
 #   stage 2: mono (train, graph, decode dev/eval, align train)         -> exp/mono, exp/mono_ali
@@ -30,10 +31,11 @@ corpus_dir=corpus       # where the generated audio goes (large: point it at a b
 grid=default            # acoustic models of stages 5-8: conf/nnet/grid_default.txt (2-layer LSTM and GRU),
                         # grid_paper.txt (Tables 1-3 of Tang et al. 2017 and the RNN/DNN baselines) or
                         # grid_paper_small.txt (the same at 128 units per layer: an hour on 2 cores)
+gmm_conf=conf/gmm.conf  # passes, sizes and alignment settings of mono, tri1 and tri2b (stages 2-4)
 train_conf=conf/nnet/train.conf   # training schedule and optimizer of the acoustic models
 nnet_seeds="1 2 3"      # three training runs of each model: the intervals of the findings cover the seeds
 
-help_message=$(sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//')
+help_message=$(sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//')
 
 . ./utils/stage_log.sh      # log, begin_stage; the table of stage times when run.sh ends
 
@@ -78,17 +80,17 @@ test_sets="dev eval"
 
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
   begin_stage 2 "monophone system"
-  utils/gmm_stage.sh --nj $nj mono train "$test_sets"
+  utils/gmm_stage.sh --nj $nj --gmm-conf $gmm_conf mono train "$test_sets"
 fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
   begin_stage 3 "tri1 (MFCC + deltas)"
-  utils/gmm_stage.sh --nj $nj tri1 train "$test_sets"
+  utils/gmm_stage.sh --nj $nj --gmm-conf $gmm_conf tri1 train "$test_sets"
 fi
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   begin_stage 4 "tri2b (LDA + MLLT); alignments of train, dev and eval"
-  utils/gmm_stage.sh --nj $nj tri2b train "$test_sets"
+  utils/gmm_stage.sh --nj $nj --gmm-conf $gmm_conf tri2b train "$test_sets"
   cat RESULTS
 fi
 
