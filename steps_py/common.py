@@ -357,7 +357,7 @@ def to_json_value(x):
 def write_json(path, obj, keep_same=False):
     """Writes ``obj`` (numpy values allowed: to_json_value) as indented JSON, atomically. With ``keep_same``, a
     file that already holds the same JSON keeps its time stamps (keep_time_stamp_if_same), so what was made from
-    it stays up to date."""
+    it stays up to date. The temporary file has a fixed name (atomic_path): one writer per path at a time."""
     with atomic_path(path) as tmp:
         with open(tmp, "w") as f:
             json.dump(to_json_value(obj), f, indent=1)

@@ -100,6 +100,8 @@ def test_write_json_keeps_the_time_stamp_of_the_same_content(tmp_path):
     from steps_py.common import write_json
     from steps_py.completion import input_signature
     path = str(tmp_path / "wer.json")
+    write_json(path, {"dev": [15.6, 14.8]}, keep_same=True)     # no file yet: written
+    assert json.load(open(path)) == {"dev": [15.6, 14.8]}
     write_json(path, {"dev": [15.6, 14.8]})
     os.utime(path, ns=(10**18, 10**18))
     before = input_signature(path)

@@ -13,7 +13,7 @@ gmm_conf=conf/gmm.conf
 . ./utils/parse_options.sh
 if [ $# -ne 3 ]; then sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 1; fi
 system=$1; train=$2; test_sets=$3
-. $gmm_conf
+. "$gmm_conf"
 graph=exp/$system/graph_$(basename $lang_test | sed 's/^lang_test_//')
 align_opts="--beam $align_beam --retry-beam $align_retry_beam"
 seed_opts="--seed $gmm_seed"

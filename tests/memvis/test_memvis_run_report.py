@@ -327,7 +327,8 @@ def test_run_page_in_chromium_claims_first_and_every_claim_links_to_its_figure(r
 
 @pytest.mark.slow
 def test_a_finished_run_page_in_chromium(browser):
-    """The same checks on the page of a finished recipe run, e.g. the default run's:
+    """The same checks on the page of a finished run of the default grid (lstm_2l and gru_2l, the 8 claims), e.g.
+    the default run's:
     RUN_PAGE=egs/synth/s5/exp/nnet/memvis_dev/report.html tools/venv/bin/python -m pytest -m slow -k finished_run_page"""
     page = os.environ.get("RUN_PAGE")
     if not page:

@@ -38,5 +38,5 @@ if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
 fi
 exec "$KALDI_PY_ROOT/egs/kaldi_dir/s5/run.sh" --stage $stage --stop-stage $stop_stage --nj $nj \
   --train data/src/train --dev data/src/dev --test data/src/test \
-  --mfcc-conf conf/mfcc_8k.conf --fbank-conf conf/fbank_8k.conf --gmm-conf $gmm_conf \
+  --mfcc-conf conf/mfcc_8k.conf --fbank-conf conf/fbank_8k.conf --gmm-conf "$gmm_conf" \
   --memvis-conf conf/memvis_fsdd.conf --grid $grid --train-conf $train_conf --nnet-seeds "$nnet_seeds"

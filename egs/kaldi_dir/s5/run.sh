@@ -67,17 +67,17 @@ fi
 
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
   begin_stage 2 "monophone system"
-  utils/gmm_stage.sh --nj $nj --gmm-conf $gmm_conf mono train "${sets#train}"
+  utils/gmm_stage.sh --nj $nj --gmm-conf "$gmm_conf" mono train "${sets#train}"
 fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
   begin_stage 3 "tri1 (MFCC + deltas)"
-  utils/gmm_stage.sh --nj $nj --gmm-conf $gmm_conf tri1 train "${sets#train}"
+  utils/gmm_stage.sh --nj $nj --gmm-conf "$gmm_conf" tri1 train "${sets#train}"
 fi
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   begin_stage 4 "tri2b (LDA + MLLT); alignments of train and test sets"
-  utils/gmm_stage.sh --nj $nj --gmm-conf $gmm_conf tri2b train "${sets#train}"
+  utils/gmm_stage.sh --nj $nj --gmm-conf "$gmm_conf" tri2b train "${sets#train}"
   cat RESULTS
 fi
 

@@ -80,17 +80,17 @@ test_sets="dev eval"
 
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
   begin_stage 2 "monophone system"
-  utils/gmm_stage.sh --nj $nj --gmm-conf $gmm_conf mono train "$test_sets"
+  utils/gmm_stage.sh --nj $nj --gmm-conf "$gmm_conf" mono train "$test_sets"
 fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
   begin_stage 3 "tri1 (MFCC + deltas)"
-  utils/gmm_stage.sh --nj $nj --gmm-conf $gmm_conf tri1 train "$test_sets"
+  utils/gmm_stage.sh --nj $nj --gmm-conf "$gmm_conf" tri1 train "$test_sets"
 fi
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   begin_stage 4 "tri2b (LDA + MLLT); alignments of train, dev and eval"
-  utils/gmm_stage.sh --nj $nj --gmm-conf $gmm_conf tri2b train "$test_sets"
+  utils/gmm_stage.sh --nj $nj --gmm-conf "$gmm_conf" tri2b train "$test_sets"
   cat RESULTS
 fi
 
