@@ -21,6 +21,7 @@ from steps_py.data.datadir import read_map  # noqa: E402
 from steps_py.decode.driver import add_decode_options, decode_options  # noqa: E402
 from steps_py.kaldi.options import config_argv  # noqa: E402
 from steps_py.memvis.extract import Extractor, extract_part_dir  # noqa: E402
+from steps_py.nnet.device import add_device_option  # noqa: E402
 from steps_py.nnet.hybrid import run_job  # noqa: E402
 
 
@@ -37,8 +38,10 @@ def main():
     dp = argparse.ArgumentParser()
     add_decode_options(dp)
     dp.add_argument("--filter-words")
+    add_device_option(dp)
     conf = "conf/decode_nnet.conf"
-    opts = decode_options(dp.parse_args(config_argv(conf) if os.path.exists(conf) else []))
+    dargs = dp.parse_args(config_argv(conf) if os.path.exists(conf) else [])
+    opts = decode_options(dargs)
     work = tempfile.mkdtemp(prefix="bench_extract.")
     data = os.path.join(work, "data")
     os.makedirs(data)
@@ -60,7 +63,7 @@ def main():
                 make_tap = (lambda bundle, part=part: Extractor(bundle, part, utts, data, a.ali_dir, a.dtype)) \
                     if mode == "extract" else None
                 t0 = time.time()
-                run_job(a.graph_dir, data, a.nnet_dir, out, 1, opts, make_tap=make_tap)
+                run_job(a.graph_dir, data, a.nnet_dir, out, 1, opts, make_tap=make_tap, device=dargs.device)
                 times[mode].append(time.time() - t0)
         plain, extract = min(times["plain"]), min(times["extract"])
         size = sum(os.path.getsize(os.path.join(work, "extract0", "extract", "part.1", f))

@@ -1,7 +1,7 @@
 """Training speed of our LSTM layers (steps_py.nnet.model, hand-written forward/backward) against torch.nn.LSTM.
 
 Usage: python bench/bench_lstm.py [--cell-dims 256,512] [--num-layers 2] [--batch 64] [--frames 60]
-       [--input-dim 120] [--threads 2] [--iters 1] [--repeats 15] [--lazy]
+       [--input-dim 120] [--threads 2] [--iters 1] [--repeats 15] [--lazy] [--device cpu|cuda]
 
 For each cell_dim, the same random chunks [frames, batch, input_dim] go through a stack of --num-layers layers of
   ours      LstmLayer with diagonal peepholes (the recipe's default cell)
@@ -11,7 +11,8 @@ and a loss sum(h * fixed random weights) is back-propagated (gradients of all we
 After two warm-up steps the contenders take turns (--iters steps each) for --repeats rounds, the first one rotating.
 Reported: median training frames per second (forward + backward), median inference frames per second (forward
 under no_grad), and the ratios ours / torch as the median of the per-round ratios (the machine is shared: a load
-change hits the contenders of one round alike).
+change hits the contenders of one round alike). --device cuda times them on a GPU (torch.nn.LSTM is then cuDNN's;
+each timing waits for the GPU to finish).
 """
 import argparse
 import os
@@ -50,21 +51,31 @@ class TorchStack(torch.nn.Module):
         return self.lstm(x)[0]
 
 
+def synchronize(x):
+    """Waits for the work queued on x's device (a GPU runs asynchronously; the CPU needs nothing)."""
+    if x.device.type == "cuda":
+        torch.cuda.synchronize(x.device)
+
+
 def train_steps(model, x, out_weights, iters):
     """Seconds for ``iters`` forward + backward passes (gradients of the weights and of x)."""
+    synchronize(x)
     start = time.perf_counter()
     for _ in range(iters):
         model.zero_grad(set_to_none=True)
         x.grad = None
         (model(x) * out_weights).sum().backward()
+    synchronize(x)
     return time.perf_counter() - start
 
 
 def infer_steps(model, x, iters):
+    synchronize(x)
     start = time.perf_counter()
     with torch.no_grad():
         for _ in range(iters):
             model(x)
+    synchronize(x)
     return time.perf_counter() - start
 
 
@@ -72,11 +83,12 @@ def bench_cell_dim(args, cell_dim):
     """Returns {contender: (train frames/s, train ratio, inference frames/s, inference ratio)}: medians over the
     rounds; the ratios are medians of the per-round ratios to torch (robust to load changes between rounds)."""
     torch.manual_seed(0)
-    x = torch.randn(args.frames, args.batch, args.input_dim, requires_grad=True)
-    out_weights = torch.randn(args.frames, args.batch, cell_dim)
+    x = torch.randn(args.frames, args.batch, args.input_dim).to(args.device).requires_grad_()
+    out_weights = torch.randn(args.frames, args.batch, cell_dim).to(args.device)
     models = {"ours": OurStack(args.input_dim, cell_dim, args.num_layers, True, args.lazy),
               "ours-np": OurStack(args.input_dim, cell_dim, args.num_layers, False, args.lazy),
               "torch": TorchStack(args.input_dim, cell_dim, args.num_layers)}
+    models = {name: model.to(args.device) for name, model in models.items()}
     for model in models.values():  # warm-up
         train_steps(model, x, out_weights, 2)
         infer_steps(model, x, 2)
@@ -109,9 +121,10 @@ def main():
     parser.add_argument("--iters", type=int, default=1, help="steps per contender and round")
     parser.add_argument("--repeats", type=int, default=15, help="rounds (contenders take turns in each)")
     parser.add_argument("--lazy", action="store_true", help="our last layer with lazy cell update")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"# torch {torch.__version__}, {args.threads} threads, batch {args.batch} x {args.frames} frames, "
+    print(f"# torch {torch.__version__} on {args.device}, {args.threads} threads, batch {args.batch} x {args.frames} frames, "
           f"input {args.input_dim}, {args.num_layers} layers, median of {args.repeats} x {args.iters} steps")
     print(f"{'cell_dim':>8} {'contender':>9} {'train fr/s':>11} {'ratio':>6} {'infer fr/s':>11} {'ratio':>6}")
     for cell_dim in (int(d) for d in args.cell_dims.split(",")):

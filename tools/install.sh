@@ -5,6 +5,8 @@
 #    chromium + a font (headless browser for tests/memvis/test_memvis_report.py), ffmpeg (the independent shorten
 #    decoder tests/data/test_shorten.py checks ours against);
 #  - a virtualenv in tools/venv with torch (CPU build, installed first and pinned) and tools/requirements.txt.
+#    On a GPU machine, take torch's CUDA build from its index: TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128
+#    tools/install.sh (an installed torch of the pinned version, CPU or CUDA, is kept).
 # Idempotent: a second run with everything present takes a second or two.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -38,8 +40,8 @@ fi
 [ -x "$venv/bin/python" ] || { log "creating $venv"; python3 -m venv "$venv"; }
 pip="$venv/bin/pip --disable-pip-version-check -q"
 if ! "$venv/bin/python" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$torch_version')" 2>/dev/null; then
-  log "installing torch==$torch_version (CPU)"
-  $pip install "torch==$torch_version"
+  log "installing torch==$torch_version (${TORCH_INDEX_URL:-CPU})"
+  $pip install ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} "torch==$torch_version"
 fi
 log "installing tools/requirements.txt"
 constraints=$(mktemp); echo "torch==$torch_version" > "$constraints"

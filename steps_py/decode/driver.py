@@ -174,7 +174,7 @@ def job_is_done(decode_dir, job, opts, inputs, outputs=()):
 
 def decode_completion(step, args, inputs, skip_scoring=False, outputs=()):
     """The Completion of decoding step ``step`` (e.g. "decode.decode") with parsed options ``args`` (every one
-    but --cmd and --job counts) into args.decode_dir: ``inputs`` (the model's files) plus the graph's HCLG.fst
+    but --cmd, --job and --device counts: they say where the work runs, not what it makes) into args.decode_dir: ``inputs`` (the model's files) plus the graph's HCLG.fst
     and words.txt and the data dir's tables; done when num_jobs, ``outputs`` and, unless ``skip_scoring``, the
     best_wer of scoring_kaldi/ exist."""
     d = args.decode_dir
@@ -182,7 +182,7 @@ def decode_completion(step, args, inputs, skip_scoring=False, outputs=()):
         list(inputs) + data_dir_inputs(args.data_dir)
     outputs = [os.path.join(d, "num_jobs")] + list(outputs) + \
         ([] if skip_scoring else [os.path.join(d, "scoring_kaldi", "best_wer")])
-    return Completion(done_stamp(d, "decode"), inputs, dict(settings_of(args, ignore=("cmd", "job")), step=step),
+    return Completion(done_stamp(d, "decode"), inputs, dict(settings_of(args, ignore=("cmd", "job", "device")), step=step),
                       outputs)
 
 

@@ -132,7 +132,8 @@ def main():
         utts = extract_utts(a.extract_from or a.data_dir, a.extract_utts)
         run_job(a.graph_dir, a.data_dir, a.nnet_dir, a.decode_dir, a.job, opts, a.iter, a.write_loglikes,
                 a.num_threads, tap_outputs=[os.path.join(part, "index.json")],
-                make_tap=lambda bundle: Extractor(bundle, part, utts, a.data_dir, a.extract_ali_dir, a.extract_dtype))
+                make_tap=lambda bundle: Extractor(bundle, part, utts, a.data_dir, a.extract_ali_dir, a.extract_dtype),
+                device=a.device)
         return
     done = hybrid_completion(a, "steps_py.memvis.extract", alignment_inputs(a.extract_ali_dir),
                              outputs=[os.path.join(a.extract_dir, "index.json")])

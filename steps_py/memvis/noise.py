@@ -60,6 +60,7 @@ Options:
   --min-after S          seconds of audio needed after the noise for an utterance to be used (default 0.5)
   --cmvn speaker|utterance   (default speaker; utterance when <data-dir> has no cmvn.scp)
   --fbank-config FILE    --quantity NAME (default: c for LSTM, h otherwise)
+  --device auto|cpu|cuda|cuda:N   where the network runs (default auto: the GPU when there is one)
 
 e.g. python -m steps_py.memvis.noise --num-utts 8 --noise-db 0 exp/nnet/lstm_2l data/dev_fbank \
          exp/nnet/lstm_2l/memvis_dev/noise
@@ -78,6 +79,7 @@ from steps_py.feats.cmvn import cmvn_stats
 from steps_py.feats.features import compute_features, load_feature_config
 from steps_py.feats.pipeline import CmvnPipeline
 from steps_py.memvis.analysis import NUMBERS, MEMORY_QUANTITY, save_figure, setup_matplotlib, write_numbers
+from steps_py.nnet.device import add_device_option
 from steps_py.nnet.hybrid import nnet_inputs
 
 # The tables of <data-dir> the analysis reads (audio, speakers, CMVN stats, the stored features it checks against).
@@ -450,6 +452,7 @@ def main():
     p.add_argument("--cmvn", choices=("speaker", "utterance"), default="speaker")
     p.add_argument("--fbank-config", default=None)
     p.add_argument("--quantity", default=None, help="internal to compare (default: c for LSTM, h otherwise)")
+    add_device_option(p)
     p.add_argument("nnet_dir")
     p.add_argument("data_dir")
     p.add_argument("out_dir")
@@ -460,11 +463,12 @@ def main():
     require_files(os.path.join(a.data_dir, "wav.scp"))
     inputs = nnet_inputs(a.nnet_dir) + data_dir_inputs(a.data_dir, DATA_TABLES) + \
         ([a.fbank_config] if a.fbank_config else [])
-    done = Completion(done_stamp(a.out_dir, "noise"), inputs, settings_of(a), [os.path.join(a.out_dir, NUMBERS)])
+    done = Completion(done_stamp(a.out_dir, "noise"), inputs, settings_of(a, ignore=("device",)),
+                      [os.path.join(a.out_dir, NUMBERS)])
     if skip_if_done(done, a.out_dir, log):
         return 0
     from steps_py.nnet.checkpoint import load_acoustic_model   # torch: imported once the work is to be done
-    bundle = load_acoustic_model(a.nnet_dir)
+    bundle = load_acoustic_model(a.nnet_dir, device=a.device)
     run_noise(bundle, a.data_dir, a.out_dir, utts=[u for u in a.utts.split(",") if u], num_utts=a.num_utts,
               noise_start=a.noise_start, noise_dur=a.noise_dur, noise_db=a.noise_db, noise_mode=a.noise_mode,
               seed=a.seed, threshold=a.threshold, threshold_rel=a.threshold_rel, normalise=a.normalise, hold=a.hold,

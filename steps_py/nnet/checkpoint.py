@@ -22,6 +22,7 @@ from steps_py.feats.pipeline import CmvnPipeline, iter_features
 from steps_py.kaldi.io import read_kaldi_vector
 from steps_py.kaldi.model_io import read_transition_model
 from steps_py.nnet.config import NnetConfig
+from steps_py.nnet.device import resolve_device
 from steps_py.nnet.model import AcousticModel, forward_utterances
 
 
@@ -39,7 +40,7 @@ def latest_checkpoint(exp_dir):
 def save_checkpoint(path, model, cfg, input_dim, num_pdfs, it, history):
     """Writes a checkpoint (see the module docstring) atomically."""
     import torch
-    state = {"model": model.state_dict(), "nnet_config": cfg.to_dict(),
+    state = {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "nnet_config": cfg.to_dict(),
              "input_dim": input_dim, "num_pdfs": num_pdfs, "iter": it, "history": history}
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
@@ -88,25 +89,28 @@ def read_checkpoint(path):
         raise InputError(f"cannot read model {path}: {e}") from None
 
 
-def load_checkpoint_model(path):
-    """A checkpoint -> (AcousticModel in eval mode, NnetConfig, checkpoint dict)."""
+def load_checkpoint_model(path, device="cpu"):
+    """A checkpoint -> (AcousticModel in eval mode on ``device`` (a torch.device or its name), NnetConfig,
+    checkpoint dict)."""
     ckpt = read_checkpoint(path)
     cfg = NnetConfig.from_dict(ckpt["nnet_config"])
     model = AcousticModel(cfg, ckpt["input_dim"], ckpt["num_pdfs"])
     model.load_state_dict(ckpt["model"])
+    model.to(device)
     model.eval()
     return model, cfg, ckpt
 
 
-def load_acoustic_model(model_dir, iter_name="final", num_threads=None):
-    """exp/nnet/<name> -> AcousticModelBundle (model <iter>.pt, prior.vec, cmvn_opts, final.mdl + tree)."""
+def load_acoustic_model(model_dir, iter_name="final", num_threads=None, device="cpu"):
+    """exp/nnet/<name> -> AcousticModelBundle (model <iter>.pt, prior.vec, cmvn_opts, final.mdl + tree); the
+    network on ``device``, a setting of steps_py.nnet.device (auto, cpu, cuda, cuda:N)."""
     import torch
     if num_threads:
         torch.set_num_threads(num_threads)
     path = os.path.join(model_dir, f"{iter_name}.pt")
     if not os.path.exists(path):
         raise InputError(f"no such file {path} (train the model first: steps_py.nnet.train)")
-    model, cfg, ckpt = load_checkpoint_model(path)
+    model, cfg, ckpt = load_checkpoint_model(path, resolve_device(device))
     priors = read_kaldi_vector(os.path.join(model_dir, "prior.vec"))
     if priors.size != ckpt["num_pdfs"]:
         raise InputError(f"{model_dir}/prior.vec has {priors.size} pdfs, the model {ckpt['num_pdfs']}")

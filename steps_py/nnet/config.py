@@ -3,6 +3,7 @@ training settings (conf/nnet/train.conf): read_train_conf, with the command line
 import dataclasses
 
 from steps_py.common import InputError, parse_bool, read_shell_assignments, read_shell_conf
+from steps_py.nnet.device import check_device_setting
 
 CELL_TYPES = ("lstm", "gru", "rnn", "dnn")
 
@@ -119,7 +120,7 @@ TRAIN_DEFAULTS = {
     "max_change_output": "1.5", "adam_lr_scale": "0.00025",
     "num_valid_utts": "100", "valid_seed": "1", "seed": "1", "nsgd_rank_in": "20", "nsgd_rank_out": "80",
     "nsgd_update_period": "4", "nsgd_num_samples_history": "2000", "nsgd_alpha": "4.0", "keep_checkpoints": "2",
-    "warn_max_change_share": "0.5", "stop_after_epochs": "1.0",
+    "warn_max_change_share": "0.5", "stop_after_epochs": "1.0", "device": "auto",
 }
 
 
@@ -137,7 +138,9 @@ def read_train_conf(path, overrides=()):
     for name, value in raw.items():
         default = TRAIN_DEFAULTS[name]
         try:
-            if name == "optimizer":
+            if name == "device":
+                out[name] = check_device_setting(value)
+            elif name == "optimizer":
                 if value not in ("nsgd", "sgd", "adam"):
                     raise ValueError("expected nsgd, sgd or adam")
                 out[name] = value
@@ -154,8 +157,9 @@ def read_train_conf(path, overrides=()):
     return out
 
 
-# settings that do not change the model a run trains (so a resumed run may change them)
-NOT_RESULT_SETTINGS = ("num_threads", "keep_checkpoints", "warn_max_change_share", "stop_after_epochs")
+# settings that do not change the model a run trains (so a resumed run may change them; device: CPU and CUDA
+# arithmetic differ in rounding only, and checkpoints load on either)
+NOT_RESULT_SETTINGS = ("num_threads", "keep_checkpoints", "warn_max_change_share", "stop_after_epochs", "device")
 
 
 def changed_settings(old, new):

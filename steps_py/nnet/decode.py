@@ -1,5 +1,5 @@
 """Usage: python -m steps_py.nnet.decode [--nj N] [--cmd run.py] [--config conf/decode_nnet.conf]
-           [--write-loglikes] [--iter final] <graph-dir> <data-dir> <nnet-dir> <decode-dir>
+           [--write-loglikes] [--iter final] [--device auto|cpu|cuda] <graph-dir> <data-dir> <nnet-dir> <decode-dir>
   e.g. python -m steps_py.nnet.decode --nj 2 exp/tri2b/graph_tgpr data/dev_fbank exp/nnet/lstm_2l \\
            exp/nnet/lstm_2l/decode_tgpr_dev
 
@@ -27,7 +27,7 @@ def main():
     opts = decode_options(a)
     if a.job is not None:
         run_job(a.graph_dir, a.data_dir, a.nnet_dir, a.decode_dir, a.job, opts, a.iter, a.write_loglikes,
-                a.num_threads)
+                a.num_threads, device=a.device)
         return
     done = hybrid_completion(a, "steps_py.nnet.decode")
     if skip_finished_decode(done):

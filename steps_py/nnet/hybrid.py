@@ -20,6 +20,7 @@ from steps_py.common import InputError, get_logger
 from steps_py.decode.driver import (add_decode_options, decode_completion, decode_in_jobs, decode_job, filter_words,
                                     job_is_done, load_graph, options_to_args)
 from steps_py.jobs import module_argv
+from steps_py.nnet.device import add_device_option
 from steps_py.kaldi.io import ark_scp_writer
 
 log = get_logger("nnet.hybrid")
@@ -63,10 +64,10 @@ def with_ark_copy(items, stem):
 
 
 def run_job(graph_dir, data_dir, nnet_dir, decode_dir, job, opts, iter_name="final", write_loglikes=False,
-            num_threads=1, make_tap=None, tap_outputs=()):
+            num_threads=1, make_tap=None, tap_outputs=(), device="cpu"):
     """One decoding job on a part of the data; skipped when it finished after its inputs changed and its outputs
     (loglikes.JOB.scp with ``write_loglikes``, ``tap_outputs``) exist. ``make_tap(bundle)``: the job's tap or
-    None."""
+    None. ``device``: where the network runs (steps_py.nnet.device); the search runs on the CPU."""
     inputs = [os.path.join(graph_dir, "HCLG.fst"), os.path.join(nnet_dir, f"{iter_name}.pt"),
               os.path.join(data_dir, "feats.scp")]
     outputs = [os.path.join(decode_dir, f"loglikes.{job}.scp")] if write_loglikes else []
@@ -74,7 +75,7 @@ def run_job(graph_dir, data_dir, nnet_dir, decode_dir, job, opts, iter_name="fin
         log.info(f"job {job} already done; skipping")
         return
     from steps_py.nnet.checkpoint import load_acoustic_model   # torch: imported where the network runs
-    bundle = load_acoustic_model(nnet_dir, iter_name, num_threads=num_threads)
+    bundle = load_acoustic_model(nnet_dir, iter_name, num_threads=num_threads, device=device)
     graph = load_graph(graph_dir, bundle.trans_model)
     tap = make_tap(bundle) if make_tap else None
     utt_loglikes = loglike_batches(bundle, data_dir, tap=tap)
@@ -99,6 +100,7 @@ def decode_parser(doc, default_config="conf/decode_nnet.conf"):
     p.add_argument("--cmd", default="run.py", help="job runner, as $decode_cmd (default: run.py)")
     p.add_argument("--iter", default="final", help="model to decode: <nnet-dir>/<iter>.pt (default: final)")
     p.add_argument("--num-threads", type=int, default=1, help="torch threads per job (default: 1)")
+    add_device_option(p)
     p.add_argument("--write-loglikes", action="store_true",
                    help="also write loglikes.JOB.{ark,scp} (Kaldi matrices for latgen-faster-mapped)")
     p.add_argument("--filter-words", default=None, help="comma-separated words removed before scoring")
@@ -131,7 +133,7 @@ def decode(args, opts, config, module="steps_py.nnet.decode", skip_scoring=False
         raise InputError(f"no such file {model} (train the model first: steps_py.nnet.train)")
     def job_argv(sub_data):
         return module_argv(module, args.graph_dir, sub_data, args.nnet_dir, args.decode_dir, job="JOB",
-                           iter=args.iter, num_threads=args.num_threads, config=config,
+                           iter=args.iter, num_threads=args.num_threads, device=args.device, config=config,
                            write_loglikes=args.write_loglikes, **job_options) + options_to_args(opts)
     return decode_in_jobs(args.data_dir, args.graph_dir, args.decode_dir, opts, args.nj, args.cmd, job_argv,
                           filter_words(args), skip_scoring)

@@ -282,18 +282,20 @@ def forward_utterances(model, feats_list, label_delay, return_internals=False, b
     import torch
     order = np.argsort([-len(x) for x in feats_list], kind="stable")
     results = [None] * len(feats_list)
+    device = next(model.parameters()).device     # the model's: the CPU or a GPU; the results are numpy
     i = 0
     with torch.no_grad():
         while i < len(order):
             T0 = len(feats_list[order[i]]) + label_delay
             n = max(1, min(len(order) - i, batch_frames // max(T0, 1)))
             idx = order[i:i + n]
-            batch = torch.from_numpy(_pad_batch([feats_list[j] for j in idx], label_delay))
+            batch = torch.from_numpy(_pad_batch([feats_list[j] for j in idx], label_delay)).to(device)
             if return_internals:
                 logits, internals = model(batch, return_internals=True)
+                internals = [{name: v.cpu() for name, v in layer.items()} for layer in internals]
             else:
                 logits, internals = model(batch), None
-            logp = torch.log_softmax(logits, dim=-1).numpy()
+            logp = torch.log_softmax(logits, dim=-1).cpu().numpy()
             for b, j in enumerate(idx):
                 T = len(feats_list[j])
                 sl = slice(label_delay, label_delay + T)

@@ -42,7 +42,8 @@ def _special_orthonormal(rank, dim, dtype, device=None):
 class OnlineNaturalGradient:
     """Online estimate of the Fisher matrix of a stream of row matrices, used to precondition them.
 
-    State: ``R`` [rank, dim] with orthonormal rows, ``d`` [rank] (> 0, float64), ``rho`` (> 0): the estimate is
+    State: ``R`` [rank, dim] with orthonormal rows, ``d`` [rank] (> 0, float64), both on the rows' device, ``rho``
+    (> 0, a float): the estimate is
     F = R^T diag(d) R + rho I. ``rank`` is capped at dim - 1 (Kaldi's class does the same; the cap at
     (dim + 1) // 2 that Kaldi's components apply to their default ranks is done by ``NSGD``); dim 1 is a no-op.
 
@@ -89,12 +90,13 @@ class OnlineNaturalGradient:
     def smoothed_fisher(self, dtype=torch.float64):
         """The dense smoothed estimate F + (alpha / dim) tr(F) I [dim, dim] (for tests and inspection only)."""
         R = self.R.to(dtype)
-        return R.T @ torch.diag(self.d.to(dtype)) @ R + self.beta() * torch.eye(self.dim, dtype=dtype)
+        return R.T @ torch.diag(self.d.to(dtype)) @ R + self.beta() * torch.eye(self.dim, dtype=dtype,
+                                                                                device=R.device)
 
     def fisher(self, dtype=torch.float64):
         """The dense unsmoothed estimate R^T diag(d) R + rho I [dim, dim] (for tests and inspection only)."""
         R = self.R.to(dtype)
-        return R.T @ torch.diag(self.d.to(dtype)) @ R + self.rho * torch.eye(self.dim, dtype=dtype)
+        return R.T @ torch.diag(self.d.to(dtype)) @ R + self.rho * torch.eye(self.dim, dtype=dtype, device=R.device)
 
     def precondition(self, rows):
         """rows [N, dim] -> [N, dim]: rows @ inverse(smoothed F), scaled to the Frobenius norm of ``rows``.
@@ -174,7 +176,7 @@ class OnlineNaturalGradient:
         d_new = d_new.clamp(min=floor)
         R_new = (U.T / sqrt_c.unsqueeze(1)) @ Y                 # [rank, dim]
         gram = R_new @ R_new.T
-        if num_floored > 0 or not bool((gram - torch.eye(K, dtype=gram.dtype)).abs().max() < 1e-3):
+        if num_floored > 0 or not bool((gram - torch.eye(K, dtype=gram.dtype, device=gram.device)).abs().max() < 1e-3):
             R_new = self._reorthogonalize(R_new, gram)
         self.R = R_new.to(self.R.dtype)
         self.d = d_new
@@ -199,7 +201,7 @@ class OnlineNaturalGradient:
         self.R = _special_orthonormal(self.rank, self.dim, rows.dtype, rows.device)
         tr_rows = float(torch.linalg.vector_norm(rows)) ** 2
         floor = self._floor(tr_rows / (rows.shape[0] * self.dim))
-        self.d = torch.full((self.rank,), floor, dtype=torch.float64)
+        self.d = torch.full((self.rank,), floor, dtype=torch.float64, device=rows.device)
         self.rho = floor
         for _ in range(3):
             self._update(rows, rows @ self.R.T, tr_rows)

@@ -13,7 +13,8 @@ scale 1/LMWT with word insertion penalty WIP (kaldi-decoder FasterDecoder) -> wo
 
 LMWT and WIP: --lmwt/--wip if given, else the best pair of --decode-dir (default <nnet-dir>/decode_tgpr_dev: its
 scoring_kaldi/best_wer, or the lowest of its wer_<LMWT>_<WIP> files), else LMWT 12 and WIP 0. Beam, max-active
-and min-active come from --config (default conf/decode_nnet.conf when it exists). A file that cannot be read or
+and min-active come from --config (default conf/decode_nnet.conf when it exists), and so does --device (where the
+network runs: auto, cpu, cuda; the search runs on the CPU). A file that cannot be read or
 decoded is reported on stderr and counted; the exit status is 1 if any failed.
 """
 import argparse
@@ -32,6 +33,7 @@ from steps_py.feats.features import compute_features, load_feature_config
 from steps_py.kaldi.options import parse_args_with_config
 from steps_py.kaldi.symbols import read_symbol_table
 from steps_py.nnet.checkpoint import load_acoustic_model
+from steps_py.nnet.device import add_device_option
 
 log = get_logger("nnet.recognize")
 
@@ -57,8 +59,8 @@ class Recognizer:
     """A trained model + graph: ``words(path) -> list of words``. Keeps the model, the graph and the decoder
     settings loaded between files."""
 
-    def __init__(self, nnet_dir, graph_dir, feat_config, opts, lmwt, wip):
-        self.bundle = load_acoustic_model(nnet_dir)
+    def __init__(self, nnet_dir, graph_dir, feat_config, opts, lmwt, wip, device="cpu"):
+        self.bundle = load_acoustic_model(nnet_dir, device=device)
         self.graph = load_graph(graph_dir, self.bundle.trans_model)
         words_path = os.path.join(graph_dir, "words.txt")
         require_files(words_path)
@@ -101,6 +103,7 @@ def main():
     p.add_argument("--lmwt", type=int, help="LM weight (acoustic scale 1/LMWT); overrides --decode-dir")
     p.add_argument("--wip", type=float, help="word insertion penalty; overrides --decode-dir")
     add_decode_options(p)
+    add_device_option(p)
     p.add_argument("--filter-words", help=argparse.SUPPRESS)   # accepted in the shared decode configs
     p.add_argument("audio", nargs="+", help="audio files")
     a, _ = parse_args_with_config(p, "conf/decode_nnet.conf")
@@ -111,7 +114,7 @@ def main():
     if lmwt < 1:
         raise InputError(f"--lmwt must be >= 1, got {lmwt}")
     log.info(f"LMWT {lmwt}, WIP {wip}" + ("" if best or a.lmwt is not None else " (no decode dir: default)"))
-    rec = Recognizer(a.nnet_dir, a.graph_dir, a.feat_config, opts, lmwt, wip)
+    rec = Recognizer(a.nnet_dir, a.graph_dir, a.feat_config, opts, lmwt, wip, a.device)
     failed, t0 = 0, time.time()
     for path in a.audio:
         try:

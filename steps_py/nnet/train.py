@@ -14,16 +14,18 @@ lines (per iteration: lr, train CE, valid CE and frame accuracy), tensorboard/ e
 Training as Kaldi's nnet3 recipes: chunks of ``chunk_width`` labelled frames with ``chunk_left_context`` extra
 frames and the model's label delay (``chunk_width`` may be a schedule, one width per pass over the data, the last
 repeated: e.g. 40,40,160,160 trains the last two epochs on chunks four times as long, with four times fewer chunks
-per minibatch, so that the recurrence learns the horizon it is decoded at); ``num_valid_utts`` training utterances held out for validation; learning
-rate decaying exponentially from initial_lr to final_lr over all iterations; max-change per minibatch, per
-component (each affine transform; the output layer has its own) and for the whole model; momentum; NSGD
-(steps_py.nnet.nsgd), plain SGD or Adam, on the per-frame mean CE (the frames where edge chunks overlap split their
-weight, so each frame counts once). With num_jobs N > 1, N processes (torch.distributed, gloo) train on disjoint
-shards of the data and their models are averaged after every iteration, with the learning rate scaled by N
-(Kaldi's parallel training). As in Kaldi, where each iteration of each job is a new nnet3-train process, every
+per minibatch, so that the recurrence learns the horizon it is decoded at); ``num_valid_utts`` training
+utterances held out for validation; learning rate decaying exponentially from initial_lr to final_lr over all
+iterations; max-change per minibatch, per component (each affine transform; the output layer has its own) and for
+the whole model; momentum; NSGD (steps_py.nnet.nsgd), plain SGD or Adam, on the per-frame mean CE (the frames
+where edge chunks overlap split their weight, so each frame counts once). With num_jobs N > 1, N processes
+(torch.distributed: gloo on the CPU, NCCL on GPUs) train on disjoint shards of the data and their models are
+averaged after every iteration, with the learning rate scaled by N (Kaldi's parallel training). As in Kaldi, where each iteration of each job is a new nnet3-train process, every
 iteration starts a fresh optimizer: momentum, NSGD's Fisher estimates and Adam's moments are reset, nothing but the
 (averaged) model carries over. Under torchrun (or srun + torchrun) the ranks come from the environment instead.
 A killed run resumes from its last checkpoint with the same data order; a NaN/Inf loss stops with an error.
+The train conf's ``device`` (steps_py.nnet.device: auto, cpu, cuda, cuda:N) says where the jobs train; with
+cuda each job takes its own GPU, and checkpoints load on either device.
 """
 import argparse
 import json
@@ -44,6 +46,7 @@ from steps_py.kaldi.io import alignment_files, read_kaldi_vector, write_kaldi_ve
 from steps_py.nnet import egs as nnet_egs
 from steps_py.nnet.checkpoint import checkpoint_path, latest_checkpoint, read_checkpoint, save_checkpoint
 from steps_py.nnet.config import NnetConfig, changed_settings, parse_setting, read_train_conf
+from steps_py.nnet.device import dist_backend, resolve_device
 from steps_py.nnet.model import AcousticModel, forward_utterances
 from steps_py.nnet.nsgd import NSGD
 
@@ -176,10 +179,14 @@ def train_rank(rank, world, args, cfg, tc, shards, valid_utts, num_pdfs, input_d
     import torch
     import torch.nn.functional as F
     dist = None
+    device = resolve_device(tc["device"], int(os.environ.get("LOCAL_RANK", rank)), what="train conf: device")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
     if world > 1:
         import torch.distributed as dist
         if not dist.is_initialized():
-            dist.init_process_group("gloo", init_method=args.init_method, rank=rank, world_size=world)
+            dist.init_process_group(dist_backend(device), init_method=args.init_method, rank=rank,
+                                    world_size=world)
     threads = tc["num_threads"] or max(1, (os.cpu_count() or 1) // world)
     torch.set_num_threads(threads)
     targets, _ = nnet_egs.read_pdf_alignments(args.ali_dir)
@@ -204,20 +211,23 @@ def train_rank(rank, world, args, cfg, tc, shards, valid_utts, num_pdfs, input_d
         history = ckpt["history"]
         if rank == 0:
             log.info(f"resuming from {checkpoint_path(args.exp_dir, start)} (iteration {start} of {num_iters})")
+    model.to(device)      # initialised (or loaded) on the CPU: the same starting model on every device
     model.train()
     model.record_affine = tc["optimizer"] == "nsgd"
     stream = minibatch_stream(frames, widths, tc["chunk_left_context"], cfg.label_delay, tc["minibatch_size"],
                               tc["seed"], rank)
     for _ in range(start * mb_per_iter):
         next(stream)
-    feats_all = torch.from_numpy(frames.feats)
+    feats_all = torch.from_numpy(frames.feats)   # on the CPU; each minibatch is copied to the device
+    if device.type == "cuda":
+        feats_all = feats_all.pin_memory()
     offset = tc["chunk_left_context"] + cfg.label_delay
     writer = None
     if rank == 0:
         from torch.utils.tensorboard import SummaryWriter
         writer = SummaryWriter(os.path.join(args.exp_dir, "tensorboard"))
         log.info(f"{cfg.cell} x {cfg.num_layers} layers of {cfg.cell_dim}: {model.num_params()} parameters; "
-                 f"{world} job(s) x {threads} thread(s); {num_iters} iterations of {mb_per_iter} minibatches of "
+                 f"{world} job(s) x {threads} thread(s) on {device}; {num_iters} iterations of {mb_per_iter} minibatches of "
                  f"{tc['minibatch_size']} chunks ({','.join(map(str, widths))} frames + "
                  f"{tc['chunk_left_context']} left context, label delay {cfg.label_delay}); optimizer {tc['optimizer']}, lr {tc['initial_lr']} -> {tc['final_lr']}")
 
@@ -235,8 +245,9 @@ def train_rank(rank, world, args, cfg, tc, shards, valid_utts, num_pdfs, input_d
             if rank == 0 else range(mb_per_iter)
         for _ in bar:
             idx, tgt, wgt = next(stream)
-            x = feats_all[torch.from_numpy(idx)]
-            y, w = torch.from_numpy(tgt).reshape(-1), torch.from_numpy(wgt).reshape(-1)
+            x = feats_all[torch.from_numpy(idx)].to(device, non_blocking=True)
+            y = torch.from_numpy(tgt).reshape(-1).to(device, non_blocking=True)
+            w = torch.from_numpy(wgt).reshape(-1).to(device, non_blocking=True)
             logits = model(x)[:, offset:offset + tgt.shape[1]]
             ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y, ignore_index=nnet_egs.IGNORE,
                                  reduction="none")
@@ -257,7 +268,7 @@ def train_rank(rank, world, args, cfg, tc, shards, valid_utts, num_pdfs, input_d
             tot_frames += n
         if tc["optimizer"] == "nsgd":
             n_limited, n_comp_limited = opt.num_max_change_applied, sum(opt.num_max_change_per_record_applied)
-        stats = torch.tensor([tot_loss, tot_frames], dtype=torch.float64)
+        stats = torch.tensor([tot_loss, tot_frames], dtype=torch.float64, device=device)   # NCCL: on the GPU
         if dist is not None:
             with torch.no_grad():
                 for p in model.parameters():
@@ -268,6 +279,7 @@ def train_rank(rank, world, args, cfg, tc, shards, valid_utts, num_pdfs, input_d
                         dist.all_reduce(b.data, op=dist.ReduceOp.SUM)
                         b.data /= world
             dist.all_reduce(stats, op=dist.ReduceOp.SUM)
+        stats = stats.cpu()
         train_ce = float(stats[0] / max(stats[1], 1))
         if rank == 0:
             valid_ce, valid_acc = evaluate(model, valid, cfg.label_delay) if valid is not None else (float("nan"),) * 2
@@ -394,6 +406,8 @@ def train(args):
         if value is not None:
             args.overrides.append((name, str(value)))
     tc = read_train_conf(args.train_conf, args.overrides)
+    device_from = "--set" if any(n == "device" for n, _ in args.overrides) else args.train_conf
+    resolve_device(tc["device"], what=f"{device_from}: device")     # a GPU that is not there: refused before work
     env_world = int(os.environ.get("WORLD_SIZE", "1"))
     old_conf = os.path.join(args.exp_dir, "nnet.conf")
     if os.path.exists(old_conf) and not args.force and \

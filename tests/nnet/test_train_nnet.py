@@ -196,3 +196,53 @@ def test_loglikes_for_kaldi_are_what_the_decoder_used(trained):
     np.testing.assert_allclose(loglikes[utt], bundle.loglikes(feats[utt]), rtol=1e-5, atol=1e-4)
     assert loglikes[utt].shape == (len(feats[utt]), bundle.trans_model.num_pdfs)
     assert any(f.startswith("wer_") for f in os.listdir(dec))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a CUDA device")
+def test_cuda_without_a_gpu_is_refused_before_any_work(trained, tmp_path):
+    s5, _, conf, _ = trained
+    import subprocess
+    import sys
+    exp = tmp_path / "cuda"
+    res = subprocess.run([sys.executable, "-m", "steps_py.nnet.train", "--nnet-conf", NNET_CONF, "--train-conf",
+                          conf, "--set", "device=cuda", "data/train_fbank", "exp/tri2b_ali_train", str(exp)],
+                         cwd=s5, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT))
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert "--set: device=cuda, but torch" in res.stderr and "sees no CUDA device" in res.stderr
+    assert not exp.exists()
+
+
+def test_device_cpu_trains_the_model_auto_trains_here(trained, tmp_path):
+    """device=cpu and device=auto on a machine without a GPU: the same model, byte for byte (auto picks the CPU;
+    the setting is where the work runs, not what it makes)."""
+    s5, exp, conf, log = trained
+    if torch.cuda.is_available():
+        pytest.skip("auto picks the GPU here")
+    assert "x 1 thread(s) on cpu" in log
+    other = os.path.join(s5, "exp", "nnet_test", "cpu")
+    train(s5, other, conf, "--set", "device=cpu")
+    a, b = state(os.path.join(exp, "final.pt")), state(os.path.join(other, "final.pt"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="torch sees no CUDA device")
+def test_training_and_decoding_on_cuda(trained, tmp_path):
+    """device=cuda trains the model the CPU trains, up to rounding (final valid CE within 3%), and a decode with
+    --device cuda gives the CPU decode's log-likelihoods (within 1e-3) and its best WER."""
+    s5, _, conf, _ = trained
+    exp, on_gpu = (os.path.join(s5, "exp", "nnet_test", d) for d in ("on_cpu", "on_cuda"))
+    assert "on cpu" in train(s5, exp, conf, "--set", "device=cpu")
+    assert "on cuda:0" in train(s5, on_gpu, conf, "--set", "device=cuda")
+    ce = [json.load(open(os.path.join(d, "train_summary.json")))["final_valid_ce"] for d in (exp, on_gpu)]
+    assert abs(ce[1] - ce[0]) <= 0.03 * ce[0], ce
+    for device in ("cpu", "cuda"):
+        dec = str(tmp_path / f"decode_{device}")
+        run_step(["-m", "steps_py.nnet.decode", "--nj", "1", "--write-loglikes", "--config",
+                  "conf/decode_nnet.conf", "--device", device, "exp/tri2b/graph_tgpr", "data/dev_fbank", exp, dec],
+                 s5)
+    a = dict(kaldiio.load_scp(str(tmp_path / "decode_cpu" / "loglikes.1.scp")))
+    b = dict(kaldiio.load_scp(str(tmp_path / "decode_cuda" / "loglikes.1.scp")))
+    assert set(a) == set(b) and all(np.abs(a[u] - b[u]).max() < 1e-3 for u in a)
+    assert open(tmp_path / "decode_cpu" / "scoring_kaldi" / "best_wer").read() == \
+        open(tmp_path / "decode_cuda" / "scoring_kaldi" / "best_wer").read()
