@@ -1,12 +1,16 @@
-"""Training speed of our LSTM layers (steps_py.nnet.model, hand-written forward/backward) against torch.nn.LSTM.
+"""Training speed of our LSTM and GRU layers (steps_py.nnet.model, hand-written forward/backward) against
+torch.nn.LSTM and torch.nn.GRU.
 
-Usage: python bench/bench_lstm.py [--cell-dims 256,512] [--num-layers 2] [--batch 64] [--frames 60]
-       [--input-dim 120] [--threads 2] [--iters 1] [--repeats 15] [--lazy] [--device cpu|cuda]
+Usage: python bench/bench_lstm.py [--cell lstm|gru] [--cell-dims 256,512] [--num-layers 2] [--batch 64]
+       [--frames 60] [--input-dim 120] [--threads 2] [--iters 1] [--repeats 15] [--lazy] [--device cpu|cuda]
 
 For each cell_dim, the same random chunks [frames, batch, input_dim] go through a stack of --num-layers layers of
   ours      LstmLayer with diagonal peepholes (the recipe's default cell)
   ours-np   LstmLayer without peepholes (the same equations as torch.nn.LSTM)
   torch     torch.nn.LSTM(input_dim, cell_dim, num_layers)
+or, with --cell gru,
+  ours      GruLayer (the candidate reads r * h_{t-1} before its affine transform, as Cho et al. 2014)
+  torch     torch.nn.GRU (r applied after the recurrent affine transform: one product fewer to wait for per frame)
 and a loss sum(h * fixed random weights) is back-propagated (gradients of all weights and of the input).
 After two warm-up steps the contenders take turns (--iters steps each) for --repeats rounds, the first one rotating.
 Reported: median training frames per second (forward + backward), median inference frames per second (forward
@@ -24,15 +28,18 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from steps_py.nnet.model import LstmLayer  # noqa: E402
+from steps_py.nnet.model import GruLayer, LstmLayer  # noqa: E402
 
 
 class OurStack(torch.nn.Module):
-    """num_layers LstmLayers, time-major [T, B, D] -> [T, B, H]."""
+    """num_layers LstmLayers (or GruLayers with cell="gru"), time-major [T, B, D] -> [T, B, H]."""
 
-    def __init__(self, input_dim, cell_dim, num_layers, peephole, lazy):
+    def __init__(self, input_dim, cell_dim, num_layers, peephole, lazy, cell="lstm"):
         super().__init__()
         dims = [input_dim] + [cell_dim] * num_layers
+        if cell == "gru":
+            self.layers = torch.nn.ModuleList(GruLayer(dims[k], cell_dim) for k in range(num_layers))
+            return
         self.layers = torch.nn.ModuleList(LstmLayer(dims[k], cell_dim, peephole, lazy and k == num_layers - 1)
                                           for k in range(num_layers))
 
@@ -43,12 +50,12 @@ class OurStack(torch.nn.Module):
 
 
 class TorchStack(torch.nn.Module):
-    def __init__(self, input_dim, cell_dim, num_layers):
+    def __init__(self, input_dim, cell_dim, num_layers, cell="lstm"):
         super().__init__()
-        self.lstm = torch.nn.LSTM(input_dim, cell_dim, num_layers)
+        self.rnn = (torch.nn.GRU if cell == "gru" else torch.nn.LSTM)(input_dim, cell_dim, num_layers)
 
     def forward(self, x):
-        return self.lstm(x)[0]
+        return self.rnn(x)[0]
 
 
 def synchronize(x):
@@ -85,9 +92,13 @@ def bench_cell_dim(args, cell_dim):
     torch.manual_seed(0)
     x = torch.randn(args.frames, args.batch, args.input_dim).to(args.device).requires_grad_()
     out_weights = torch.randn(args.frames, args.batch, cell_dim).to(args.device)
-    models = {"ours": OurStack(args.input_dim, cell_dim, args.num_layers, True, args.lazy),
-              "ours-np": OurStack(args.input_dim, cell_dim, args.num_layers, False, args.lazy),
-              "torch": TorchStack(args.input_dim, cell_dim, args.num_layers)}
+    if args.cell == "gru":
+        models = {"ours": OurStack(args.input_dim, cell_dim, args.num_layers, False, False, "gru"),
+                  "torch": TorchStack(args.input_dim, cell_dim, args.num_layers, "gru")}
+    else:
+        models = {"ours": OurStack(args.input_dim, cell_dim, args.num_layers, True, args.lazy),
+                  "ours-np": OurStack(args.input_dim, cell_dim, args.num_layers, False, args.lazy),
+                  "torch": TorchStack(args.input_dim, cell_dim, args.num_layers)}
     models = {name: model.to(args.device) for name, model in models.items()}
     for model in models.values():  # warm-up
         train_steps(model, x, out_weights, 2)
@@ -112,6 +123,7 @@ def bench_cell_dim(args, cell_dim):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cell", choices=("lstm", "gru"), default="lstm")
     parser.add_argument("--cell-dims", default="256,512")
     parser.add_argument("--num-layers", type=int, default=2)
     parser.add_argument("--batch", type=int, default=64, help="chunks per minibatch")
@@ -124,7 +136,7 @@ def main():
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"# torch {torch.__version__} on {args.device}, {args.threads} threads, batch {args.batch} x {args.frames} frames, "
+    print(f"# {args.cell}: torch {torch.__version__} on {args.device}, {args.threads} threads, batch {args.batch} x {args.frames} frames, "
           f"input {args.input_dim}, {args.num_layers} layers, median of {args.repeats} x {args.iters} steps")
     print(f"{'cell_dim':>8} {'contender':>9} {'train fr/s':>11} {'ratio':>6} {'infer fr/s':>11} {'ratio':>6}")
     for cell_dim in (int(d) for d in args.cell_dims.split(",")):

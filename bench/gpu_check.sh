@@ -6,7 +6,7 @@
 #      to the CPU's, a whole training on cuda (valid CE within 3% of the CPU's) and a decode with --device cuda
 #      (the CPU decode's log-likelihoods within 1e-3, the same best WER);
 #   2. bench/bench_lstm.py --device cuda at cells 256, 512 and 1024: training and inference frames/s of our LSTM
-#      layers against torch.nn.LSTM (cuDNN).
+#      and GRU layers against torch.nn.LSTM and torch.nn.GRU (cuDNN).
 # Without a CUDA device it says so, runs the device-setting tests that need none and the CPU benchmark at cell 256,
 # and exits 0: nothing it could check failed.
 set -euo pipefail
@@ -23,7 +23,9 @@ print(f"# torch {torch.__version__} (CUDA build: {torch.version.cuda or 'none'})
 EOF
 if $py -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; then
   $py -m pytest -p no:cacheprovider -m gpu -q -ra tests/nnet/test_device.py tests/nnet/test_train_nnet.py
-  $py bench/bench_lstm.py --device cuda --cell-dims 256,512,1024 --repeats $repeats
+  for cell in lstm gru; do
+    $py bench/bench_lstm.py --cell $cell --device cuda --cell-dims 256,512,1024 --repeats $repeats
+  done
 else
   echo "# no CUDA device: the gpu checks are skipped; what runs without one:"
   $py -m pytest -p no:cacheprovider -q -ra -k "not gpu_check" tests/nnet/test_device.py
