@@ -47,7 +47,7 @@ log "installing tools/requirements.txt"
 constraints=$(mktemp); echo "torch==$torch_version" > "$constraints"
 PIP_CONSTRAINT="$constraints" $pip install -r "$root/tools/requirements.txt"
 rm -f "$constraints"
-"$venv/bin/python" -c "import kaldi_hmm_gmm, kaldifst, kaldi_decoder, kaldi_native_fbank, kaldiio, torch, lhotse" \
+"$venv/bin/python" -c "import kaldi_hmm_gmm, kaldifst, kaldi_decoder, kaldi_native_fbank, kaldiio, torch, lhotse, numba" \
   || { log "the installed environment does not import"; exit 1; }
 echo "$want" > "$stamp.tmp" && mv "$stamp.tmp" "$stamp"
 log "done: $venv"

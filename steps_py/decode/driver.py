@@ -23,15 +23,16 @@ FRAME_SHIFT = 0.01  # seconds per frame, for the real-time factor
 def add_decode_options(p):
     """The decoder and LM-weight sweep options (DecodeOptions) on an argparse parser."""
     d = search.DecodeOptions()
-    p.add_argument("--method", choices=["lattice", "bestpath"], default=d.method,
-                   help="lattice: one LatticeSimpleDecoder run + sweep over its raw lattice; bestpath: one "
+    p.add_argument("--method", choices=["lattice", "lattice-faster", "bestpath"], default=d.method,
+                   help="lattice: one LatticeSimpleDecoder run + sweep over its raw lattice; lattice-faster: the "
+                        "same with our decoder, which bounds its active states (--max-active); bestpath: one "
                         f"FasterDecoder run per (LMWT, WIP) (default: {d.method})")
     p.add_argument("--acwt", type=float, default=d.acwt, help=f"acoustic scale of the lattice decode ({d.acwt})")
     p.add_argument("--beam", type=float, default=d.beam, help=f"decoding beam ({d.beam})")
     p.add_argument("--lattice-beam", type=float, default=d.lattice_beam, help=f"lattice beam ({d.lattice_beam})")
-    p.add_argument("--max-active", type=int, default=d.max_active, help=f"bestpath: max active states "
+    p.add_argument("--max-active", type=int, default=d.max_active, help=f"bestpath, lattice-faster: max active states "
                    f"({d.max_active})")
-    p.add_argument("--min-active", type=int, default=d.min_active, help=f"bestpath: min active states "
+    p.add_argument("--min-active", type=int, default=d.min_active, help=f"bestpath, lattice-faster: min active states "
                    f"({d.min_active})")
     p.add_argument("--min-lmwt", type=int, default=d.min_lmwt, help=f"smallest LM weight scored ({d.min_lmwt})")
     p.add_argument("--max-lmwt", type=int, default=d.max_lmwt, help=f"largest LM weight scored ({d.max_lmwt})")
@@ -65,7 +66,7 @@ def load_graph(graph_dir, trans_model):
     <graph-dir>/num_pdfs."""
     path = os.path.join(graph_dir, "HCLG.fst")
     require_files(path)
-    graph = search.DecodingGraph.from_trans_model(kaldifst.StdVectorFst.read(path), trans_model)
+    graph = search.DecodingGraph.from_trans_model(kaldifst.StdVectorFst.read(path), trans_model, path)
     num_pdfs_file = os.path.join(graph_dir, "num_pdfs")
     if os.path.exists(num_pdfs_file):
         with open(num_pdfs_file) as f:

@@ -152,34 +152,3 @@ def lattice_to_arrays(lattice):
             "ilabel": arcs[:, 2].astype(np.int32), "olabel": arcs[:, 3].astype(np.int32),
             "graph_cost": arcs[:, 4].copy(), "acoustic_cost": arcs[:, 5].copy(),
             "final_graph": final_graph, "final_acoustic": final_acoustic}
-
-
-def topological_levels(num_states, src, dst, start):
-    """Groups the states of an acyclic graph into levels: every arc goes from a lower level to a higher one.
-
-    Returns an int array [num_states] of levels (-1 for states not reachable from ``start``). Raises ValueError on
-    a cycle. Kahn's algorithm, one numpy step per level (the number of levels is about the number of frames).
-    """
-    level = np.full(num_states, -1, np.int64)
-    indeg = np.bincount(dst, minlength=num_states)
-    order = np.argsort(src, kind="stable")
-    src_sorted, dst_sorted = src[order], dst[order]
-    first = np.searchsorted(src_sorted, np.arange(num_states + 1))
-    frontier = np.flatnonzero(indeg == 0)
-    n_done, lev = 0, 0
-    while frontier.size:
-        level[frontier] = lev
-        n_done += frontier.size
-        lo, hi = first[frontier], first[frontier + 1]
-        counts = hi - lo
-        if counts.sum() == 0:
-            break
-        idx = np.repeat(lo - np.cumsum(np.r_[0, counts[:-1]]), counts) + np.arange(counts.sum())
-        targets = dst_sorted[idx]
-        np.subtract.at(indeg, targets, 1)
-        uniq = np.unique(targets)
-        frontier = uniq[indeg[uniq] == 0]
-        lev += 1
-    if n_done < num_states:
-        raise ValueError("graph has a cycle")
-    return level

@@ -9,10 +9,13 @@ DecodableMatrixScaledMapped, and keeps HCLG standard (transition ids on the inpu
 Kaldi's score.sh picks the best path of each lattice for every LM weight (LMWT, acoustic scale 1/LMWT) and word
 insertion penalty (WIP). Determinised lattices are not available in the Python bindings, so two methods:
 
-- ``lattice`` (default): ``kaldi_decoder.LatticeSimpleDecoder`` at one acoustic scale (``acwt``) with a lattice
-  beam gives a raw state-level lattice; every (LMWT, WIP) best path is then found at once by a dynamic programme
-  over the lattice in numpy, vectorised over all the (LMWT, WIP) pairs (one numpy step per topological level of
-  the lattice, i.e. about one per frame). Same as Kaldi, paths outside the lattice beam cannot win.
+- ``lattice``: ``kaldi_decoder.LatticeSimpleDecoder`` at one acoustic scale (``acwt``) with a lattice beam gives
+  a raw state-level lattice; every (LMWT, WIP) best path is then found at once by a dynamic programme over the
+  lattice (steps_py.decode.lattice.sweep_best_paths: every arc relaxed once for all the pairs, in topological
+  order). Same as Kaldi, paths outside the lattice beam cannot win.
+- ``lattice-faster``: our decoder (steps_py.decode.lattice, numba): token passing with beam, max-active
+  and min-active like Kaldi's LatticeFasterDecoder, one decode per utterance giving the raw lattice that the same
+  dynamic programme sweeps. Bounded active states and one decode per sweep.
 - ``bestpath``: ``kaldi_decoder.FasterDecoder`` once per (LMWT, WIP) with acoustic scale 1/LMWT on a copy of HCLG
   whose word arcs carry the penalty. Exact for each pair, has ``max_active`` (safe on big graphs with uncertain
   acoustics), but costs one decode per pair.
@@ -31,11 +34,11 @@ from steps_py.kaldi.bindings import kaldi_decoder
 @dataclasses.dataclass
 class DecodeOptions:
     """Decoder settings (conf/decode.conf). Beams are in cost units at the decoding acoustic scale."""
-    method: str = "lattice"          # lattice | bestpath
+    method: str = "lattice"          # lattice | lattice-faster | bestpath
     acwt: float = 0.083333           # acoustic scale of the lattice decode (Kaldi's GMM decode.sh: 1/12)
     beam: float = 13.0
     lattice_beam: float = 6.0
-    max_active: int = 7000           # bestpath only (LatticeSimpleDecoder has no max_active)
+    max_active: int = 7000           # bestpath and lattice-faster (LatticeSimpleDecoder has no max_active)
     min_active: int = 200
     min_lmwt: int = 8
     max_lmwt: int = 26
@@ -58,19 +61,37 @@ class DecodingGraph:
     word insertion penalty on the word arcs (bestpath method only).
     """
 
-    def __init__(self, hclg, tid2pdf, num_pdfs):
+    def __init__(self, hclg, tid2pdf, num_pdfs, path=None):
         self.hclg = hclg
+        self.path = path            # the file hclg was read from (lattice-faster parses it directly)
         self.tid2pdf = np.asarray(tid2pdf, dtype=np.int64)
         self.num_pdfs = int(num_pdfs)
         self.wip_graphs = {0.0: hclg}
+        self._arrays = None
+
+    def arrays(self):
+        """(graph_arrays.GraphArrays of HCLG, the pdf of each arc): made on first use (lattice-faster only)."""
+        if self._arrays is None:
+            from steps_py.decode import graph_arrays
+            g = None
+            if self.path:                      # a vector FST on disk is parsed as it is (a Kaldi ConstFst is not)
+                with open(self.path, "rb") as f:
+                    try:
+                        g = graph_arrays.parse_vector_fst(f.read(), what=self.path)
+                    except ValueError:
+                        g = None
+            if g is None or g.num_states != self.hclg.num_states:
+                g = graph_arrays.graph_arrays(self.hclg)
+            self._arrays = g, graph_arrays.pdf_of_arcs(g, self.tid2pdf)
+        return self._arrays
 
     @classmethod
-    def from_trans_model(cls, hclg, trans_model):
+    def from_trans_model(cls, hclg, trans_model, path=None):
         t2p = np.asarray(trans_model.transition_id_to_pdf_array(), dtype=np.int64)  # [0] is a dummy entry
         if t2p.size != trans_model.num_transition_ids + 1:
             raise ValueError(f"transition_id_to_pdf_array has {t2p.size} entries for "
                              f"{trans_model.num_transition_ids} transition ids")
-        return cls(hclg, t2p, trans_model.num_pdfs)
+        return cls(hclg, t2p, trans_model.num_pdfs, path)
 
     def with_penalty(self, wip):
         wip = float(wip)
@@ -152,57 +173,6 @@ def raw_lattice(graph, loglikes, acwt, opts):
     return arrays, bool(reached_final)
 
 
-def lattice_best_paths(arrays, lmwts, wips):
-    """Best word sequence of a lattice for every (LMWT, WIP) pair, all pairs in one pass.
-
-    ``arrays``: lattice arrays with unscaled acoustic costs; ``lmwts``, ``wips``: equal-length sequences (K pairs).
-    Path cost = graph + acoustic / LMWT + WIP * number of words (Kaldi's lattice-scale --inv-acoustic-scale=LMWT |
-    lattice-add-penalty --word-ins-penalty=WIP | lattice-best-path). Returns a list of K word-id lists.
-    """
-    inv_lmwt = 1.0 / np.asarray(lmwts, dtype=np.float64)
-    wips = np.asarray(wips, dtype=np.float64)
-    src, dst, olabel = arrays["src"], arrays["dst"], arrays["olabel"]
-    num_states = arrays["final_graph"].size
-    num_pairs = inv_lmwt.size
-    # arc costs [A, K]
-    arc_cost = (arrays["graph_cost"][:, None] + arrays["acoustic_cost"][:, None] * inv_lmwt[None, :]
-                + (olabel != 0)[:, None] * wips[None, :])
-    level = fst_utils.topological_levels(num_states, src, dst, arrays["start"])
-    best = np.full((num_states, num_pairs), np.inf)
-    best[arrays["start"]] = 0.0
-    back = np.full((num_states, num_pairs), -1, dtype=np.int64)
-    # arcs sorted by (level of destination, destination): each level is one block, each destination a segment
-    order = np.lexsort((dst, level[dst]))
-    arc_level = level[dst][order]
-    bounds = np.searchsorted(arc_level, np.arange(level.max() + 2))
-    cols = np.arange(num_pairs)
-    for lev in range(1, level.max() + 1):
-        arcs = order[bounds[lev]:bounds[lev + 1]]
-        if arcs.size == 0:
-            continue
-        cand = best[src[arcs]] + arc_cost[arcs]                       # [n, K]
-        d = dst[arcs]
-        seg = np.flatnonzero(np.r_[True, d[1:] != d[:-1]])            # first arc of each destination
-        seg_min = np.minimum.reduceat(cand, seg, axis=0)              # [num_dst, K]
-        best[d[seg]] = seg_min
-        win_arc, win_col = np.nonzero(cand == best[d])
-        back[d[win_arc], win_col] = arcs[win_arc]
-    total = best + (arrays["final_graph"][:, None] + arrays["final_acoustic"][:, None] * inv_lmwt[None, :])
-    state = np.argmin(total, axis=0)                                   # [K]
-    if not np.all(np.isfinite(total[state, cols])):
-        raise RuntimeError("lattice has no path to a final state")
-    words = [[] for _ in range(num_pairs)]
-    while True:
-        arc = back[state, cols]
-        live = arc >= 0
-        if not live.any():
-            break
-        for k in np.flatnonzero(live & (olabel[np.maximum(arc, 0)] != 0)):
-            words[k].append(int(olabel[arc[k]]))
-        state = np.where(live, src[np.maximum(arc, 0)], state)
-    return [w[::-1] for w in words]
-
-
 def decode_sweep(graph, loglikes, opts):
     """Word ids for every (LMWT, WIP) pair of ``opts.pairs()`` for one utterance.
 
@@ -210,10 +180,20 @@ def decode_sweep(graph, loglikes, opts):
     lattice method, ``lattice_arcs``).
     """
     pairs = opts.pairs()
-    if opts.method == "lattice":
-        arrays, reached_final = raw_lattice(graph, loglikes, opts.acwt, opts)
-        hyps = lattice_best_paths(arrays, [p[0] for p in pairs], [p[1] for p in pairs])
-        return hyps, {"reached_final": reached_final, "lattice_arcs": int(arrays["src"].size)}
+    if opts.method in ("lattice", "lattice-faster"):
+        from steps_py.decode import lattice      # numba: imported by the lattice methods only
+        if opts.method == "lattice":
+            arrays, reached_final = raw_lattice(graph, loglikes, opts.acwt, opts)
+        else:
+            g, pdf_of_arc = graph.arrays()
+            arrays, reached_final = lattice.decode_lattice(
+                g, pdf_of_arc, check_loglikes(graph, loglikes), opts.acwt, opts.beam, opts.max_active,
+                opts.min_active, opts.lattice_beam)
+        hyps = lattice.sweep_best_paths(arrays, [p[0] for p in pairs], [p[1] for p in pairs])
+        info = {"reached_final": reached_final, "lattice_arcs": int(arrays["src"].size)}
+        if "max_tokens" in arrays:
+            info["max_tokens"] = arrays["max_tokens"]
+        return hyps, info
     if opts.method == "bestpath":
         hyps, finals = [], []
         for lmwt, wip in pairs:
@@ -221,4 +201,4 @@ def decode_sweep(graph, loglikes, opts):
             hyps.append(bp.words)
             finals.append(bp.reached_final)
         return hyps, {"reached_final": all(finals)}
-    raise ValueError(f"unknown decoding method {opts.method!r} (lattice or bestpath)")
+    raise ValueError(f"unknown decoding method {opts.method!r} (lattice, lattice-faster or bestpath)")

@@ -110,8 +110,8 @@ def make_utterances(lang_dir, tm, tree, means, sentences, seed=1, frames_per_pho
 SENTENCES = ["AB CD", "BAD DC AB", "CAB BA", "DC DC CD", "BA BAD", "CD AB BA DC"]
 
 
-@pytest.fixture(scope="session")
-def tiny(tmp_path_factory):
+@pytest.fixture(scope="session", name="tiny")
+def tiny_fixture(tmp_path_factory):
     from steps_py.decode.mkgraph import mkgraph
     root = str(tmp_path_factory.mktemp("tiny_asr"))
     lang_test = make_lang(root)
@@ -180,11 +180,13 @@ def test_oracle_loglikes_decode_to_the_known_words(tiny):
         assert info["reached_final"] and all(to_words(tiny, h) == sentence for h in hyps)
 
 
-def test_lattice_sweep_matches_one_bestpath_decode_per_pair(tiny):
-    """Noisy log-likelihoods: every (LMWT, WIP) best path of the lattice equals FasterDecoder's at scale 1/LMWT."""
+@pytest.mark.parametrize("method", ["lattice", "lattice-faster"])
+def test_lattice_sweep_matches_one_bestpath_decode_per_pair(tiny, method):
+    """Noisy log-likelihoods: every (LMWT, WIP) best path of the lattice (kaldi_decoder's LatticeSimpleDecoder, or
+    ours) equals FasterDecoder's at scale 1/LMWT."""
     g = tiny["graph"]
     rng = np.random.default_rng(5)
-    opts_lat = search.DecodeOptions(method="lattice", min_lmwt=2, max_lmwt=20, beam=30, lattice_beam=30,
+    opts_lat = search.DecodeOptions(method=method, min_lmwt=2, max_lmwt=20, beam=30, lattice_beam=30,
                                       word_ins_penalties=(0.0, 2.0, 8.0))
     opts_bp = search.DecodeOptions(method="bestpath", min_lmwt=2, max_lmwt=20, beam=30, max_active=100000,
                                      word_ins_penalties=(0.0, 2.0, 8.0))
@@ -196,17 +198,6 @@ def test_lattice_sweep_matches_one_bestpath_decode_per_pair(tiny):
         assert hyps_lat == hyps_bp
         n_distinct += len({tuple(h) for h in hyps_lat})
     assert n_distinct > 3  # the sweep really changes the answer on these utterances
-
-
-def test_lattice_best_paths_on_hand_lattice():
-    """Two paths: word 1 (graph 1, acoustic 10) vs words 2 3 (graph 3, acoustic 2)."""
-    arrays = {"start": 0, "src": np.array([0, 0, 2], np.int32), "dst": np.array([1, 2, 1], np.int32),
-              "ilabel": np.array([1, 1, 1], np.int32), "olabel": np.array([1, 2, 3], np.int32),
-              "graph_cost": np.array([1.0, 2.0, 1.0]), "acoustic_cost": np.array([10.0, 1.0, 1.0]),
-              "final_graph": np.array([np.inf, 0.0, np.inf]), "final_acoustic": np.array([np.inf, 0.0, np.inf])}
-    # LMWT 1: 11 vs 5 -> [2, 3]; LMWT 10: 2 vs 3.2 -> [1]; LMWT 1 with WIP 4: 15 vs 13 -> [2, 3]; WIP 10: 21 vs 25
-    hyps = search.lattice_best_paths(arrays, [1, 10, 1, 1], [0, 0, 4, 10])
-    assert hyps == [[2, 3], [1], [2, 3], [1]]
 
 
 def test_word_insertion_penalty_graph(tiny):
