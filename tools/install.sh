@@ -49,5 +49,8 @@ PIP_CONSTRAINT="$constraints" $pip install -r "$root/tools/requirements.txt"
 rm -f "$constraints"
 "$venv/bin/python" -c "import kaldi_hmm_gmm, kaldifst, kaldi_decoder, kaldi_native_fbank, kaldiio, torch, lhotse, numba" \
   || { log "the installed environment does not import"; exit 1; }
+log "compiling the lattice decoder (numba; cached in steps_py/decode/__pycache__)"
+PYTHONPATH="$root" "$venv/bin/python" -c "from steps_py.decode import lattice; lattice.warm_up()" \
+  || { log "the lattice decoder does not compile"; exit 1; }
 echo "$want" > "$stamp.tmp" && mv "$stamp.tmp" "$stamp"
 log "done: $venv"

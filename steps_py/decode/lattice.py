@@ -44,12 +44,19 @@ def _cutoff(costs, beam, max_active, min_active):
     n = costs.size
     best = costs.min()
     beam_cutoff = best + beam
-    srt = np.sort(costs)
-    if max_active > 0 and n > max_active and srt[max_active] < beam_cutoff:
-        return srt[max_active], srt[max_active] - best + BEAM_DELTA
-    min_active_cutoff = srt[min_active] if n > min_active else srt[n - 1]
-    if min_active_cutoff > beam_cutoff:
-        return min_active_cutoff, min_active_cutoff - best + BEAM_DELTA
+    below, within = 0, 0          # tokens costing < and <= beam_cutoff: a partial sort only when it decides
+    for c in costs:
+        if c < beam_cutoff:
+            below += 1
+        if c <= beam_cutoff:
+            within += 1
+    if max_active > 0 and n > max_active and below > max_active:
+        kth = np.partition(costs, max_active)[max_active]
+        return kth, kth - best + BEAM_DELTA
+    k = min(min_active, n - 1)
+    if within <= k:               # the (min_active+1)-th best (or the worst) lies beyond the beam
+        kth = np.partition(costs, k)[k]
+        return kth, kth - best + BEAM_DELTA
     return beam_cutoff, beam
 
 
@@ -372,3 +379,22 @@ def sweep_best_paths(arrays, lmwts, wips):
         raise RuntimeError("lattice has a cycle or no path to a final state")
     words, offsets = out
     return [[int(w) for w in words[offsets[k]:offsets[k + 1]]] for k in range(offsets.size - 1)]
+
+
+def warm_up():
+    """Compiles (or loads from the cache) every kernel of this module and of graph_arrays on a two-state graph,
+    with the argument types of real decodes, so that the first decode of a fresh install does not pay for it
+    (tools/install.sh calls it). Returns the words of the toy decode ([[1]])."""
+    from steps_py.decode import graph_arrays
+    from steps_py.kaldi.bindings import kaldifst
+    fst = kaldifst.StdVectorFst()
+    s0, s1 = fst.add_state(), fst.add_state()
+    fst.start = s0
+    fst.add_arc(s0, kaldifst.StdArc(1, 1, 0.5, s1))
+    fst.add_arc(s1, kaldifst.StdArc(1, 0, 0.0, s1))
+    fst.add_arc(s1, kaldifst.StdArc(0, 0, 0.1, s0))
+    fst.set_final(s1, 0.0)
+    g = graph_arrays.graph_arrays(fst)
+    pdf_of_arc = graph_arrays.pdf_of_arcs(g, np.array([0, 0], np.int64))
+    arrays, _ = decode_lattice(g, pdf_of_arc, np.zeros((3, 1), np.float32), 0.1, 10.0, 100, 1, 5.0)
+    return sweep_best_paths(arrays, [10], [0.0])

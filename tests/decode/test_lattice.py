@@ -123,3 +123,7 @@ def test_a_graph_file_written_by_kaldifst_parses_after_reading_back(tiny, tmp_pa
     g = graph_arrays.parse_vector_fst(open(path, "rb").read(), what=path)
     again = graph_arrays.graph_arrays(kaldifst.StdVectorFst.read(path))
     assert np.array_equal(g.nextstate, again.nextstate) and np.array_equal(g.final, again.final)
+
+
+def test_warm_up_decodes_its_toy_graph():
+    assert lattice.warm_up() == [[1]]
