@@ -34,7 +34,7 @@ def _special_orthonormal(rank, dim, dtype, device=None):
     r, r + rank, r + 2 rank, ...), the deterministic start Kaldi uses."""
     R = torch.zeros(rank, dim, dtype=dtype, device=device)
     for r in range(rank):
-        cols = torch.arange(r, dim, rank)
+        cols = torch.arange(r, dim, rank, device=device)
         R[r, cols] = 1.0 / math.sqrt(len(cols))
     return R
 
@@ -126,6 +126,8 @@ class OnlineNaturalGradient:
         with torch.no_grad():
             if self.R is None:
                 self._initialize(rows)
+            elif self.R.device != rows.device:         # a state loaded on another device
+                self.R, self.d = self.R.to(rows.device), self.d.to(rows.device)
             do_update = (self.num_updates < self.num_initial_updates
                          or self.num_updates_skipped >= self.update_period - 1)
             R = self.R if self.R.dtype == rows.dtype else self.R.to(rows.dtype)

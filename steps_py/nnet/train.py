@@ -20,9 +20,9 @@ iterations; max-change per minibatch, per component (each affine transform; the 
 the whole model; momentum; NSGD (steps_py.nnet.nsgd), plain SGD or Adam, on the per-frame mean CE (the frames
 where edge chunks overlap split their weight, so each frame counts once). With num_jobs N > 1, N processes
 (torch.distributed: gloo on the CPU, NCCL on GPUs) train on disjoint shards of the data and their models are
-averaged after every iteration, with the learning rate scaled by N (Kaldi's parallel training). As in Kaldi, where each iteration of each job is a new nnet3-train process, every
-iteration starts a fresh optimizer: momentum, NSGD's Fisher estimates and Adam's moments are reset, nothing but the
-(averaged) model carries over. Under torchrun (or srun + torchrun) the ranks come from the environment instead.
+averaged after every iteration, with the learning rate scaled by N (Kaldi's parallel training). As in Kaldi,
+where each iteration of each job is a new nnet3-train process, every iteration starts a fresh optimizer: momentum,
+NSGD's Fisher estimates and Adam's moments are reset, nothing but the (averaged) model carries over. Under torchrun (or srun + torchrun) the ranks come from the environment instead.
 A killed run resumes from its last checkpoint with the same data order; a NaN/Inf loss stops with an error.
 The train conf's ``device`` (steps_py.nnet.device: auto, cpu, cuda, cuda:N) says where the jobs train; with
 cuda each job takes its own GPU, and checkpoints load on either device.
@@ -219,15 +219,14 @@ def train_rank(rank, world, args, cfg, tc, shards, valid_utts, num_pdfs, input_d
     for _ in range(start * mb_per_iter):
         next(stream)
     feats_all = torch.from_numpy(frames.feats)   # on the CPU; each minibatch is copied to the device
-    if device.type == "cuda":
-        feats_all = feats_all.pin_memory()
     offset = tc["chunk_left_context"] + cfg.label_delay
     writer = None
     if rank == 0:
         from torch.utils.tensorboard import SummaryWriter
         writer = SummaryWriter(os.path.join(args.exp_dir, "tensorboard"))
         log.info(f"{cfg.cell} x {cfg.num_layers} layers of {cfg.cell_dim}: {model.num_params()} parameters; "
-                 f"{world} job(s) x {threads} thread(s) on {device}; {num_iters} iterations of {mb_per_iter} minibatches of "
+                 f"{world} job(s) x {threads} thread(s) on {device}; {num_iters} iterations of {mb_per_iter} "
+                 f"minibatches of "
                  f"{tc['minibatch_size']} chunks ({','.join(map(str, widths))} frames + "
                  f"{tc['chunk_left_context']} left context, label delay {cfg.label_delay}); optimizer {tc['optimizer']}, lr {tc['initial_lr']} -> {tc['final_lr']}")
 
@@ -245,9 +244,9 @@ def train_rank(rank, world, args, cfg, tc, shards, valid_utts, num_pdfs, input_d
             if rank == 0 else range(mb_per_iter)
         for _ in bar:
             idx, tgt, wgt = next(stream)
-            x = feats_all[torch.from_numpy(idx)].to(device, non_blocking=True)
-            y = torch.from_numpy(tgt).reshape(-1).to(device, non_blocking=True)
-            w = torch.from_numpy(wgt).reshape(-1).to(device, non_blocking=True)
+            x = feats_all[torch.from_numpy(idx)].to(device)
+            y = torch.from_numpy(tgt).reshape(-1).to(device)
+            w = torch.from_numpy(wgt).reshape(-1).to(device)
             logits = model(x)[:, offset:offset + tgt.shape[1]]
             ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y, ignore_index=nnet_egs.IGNORE,
                                  reduction="none")
@@ -264,6 +263,8 @@ def train_rank(rank, world, args, cfg, tc, shards, valid_utts, num_pdfs, input_d
                 n_comp_limited += comp
                 n_limited += whole
             opt.step()
+            for rec in model.affine_records():     # the minibatch's inputs and derivatives: not kept past the step
+                rec.inputs = rec.out_grads = None
             tot_loss += loss.item() * n
             tot_frames += n
         if tc["optimizer"] == "nsgd":
@@ -407,7 +408,14 @@ def train(args):
             args.overrides.append((name, str(value)))
     tc = read_train_conf(args.train_conf, args.overrides)
     device_from = "--set" if any(n == "device" for n, _ in args.overrides) else args.train_conf
-    resolve_device(tc["device"], what=f"{device_from}: device")     # a GPU that is not there: refused before work
+    device = resolve_device(tc["device"], what=f"{device_from}: device")   # a missing GPU: refused before work
+    jobs = int(os.environ.get("WORLD_SIZE", "0")) or max(1, tc["num_jobs"])
+    if device.type == "cuda" and jobs > 1 and "LOCAL_RANK" not in os.environ:
+        import torch
+        if ":" in tc["device"] or jobs > torch.cuda.device_count():
+            raise InputError(f"{device_from}: device={tc['device']} with {jobs} jobs: each job needs a GPU of its "
+                             f"own (NCCL), and torch sees {torch.cuda.device_count()}; use device=cuda with at "
+                             f"most that many jobs, or device=cpu")
     env_world = int(os.environ.get("WORLD_SIZE", "1"))
     old_conf = os.path.join(args.exp_dir, "nnet.conf")
     if os.path.exists(old_conf) and not args.force and \

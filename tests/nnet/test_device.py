@@ -99,7 +99,7 @@ def training_step(model, device, x, y):
         opt.zero_grad()
         loss.backward()
         opt.step()
-    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}   # not the live CPU parameters
 
 
 @gpu
