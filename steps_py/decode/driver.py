@@ -13,7 +13,7 @@ from steps_py.completion import Completion, done_stamp, settings_of, skip_if_don
 from steps_py.data.datadir import c_sorted, data_dir_inputs, read_map, split_data
 from steps_py.decode import scoring, search
 from steps_py.jobs import run_jobs
-from steps_py.kaldi.bindings import kaldifst
+from steps_py.kaldi.fst_io import read_fst
 
 log = get_logger("decode.driver")
 
@@ -66,7 +66,7 @@ def load_graph(graph_dir, trans_model):
     <graph-dir>/num_pdfs."""
     path = os.path.join(graph_dir, "HCLG.fst")
     require_files(path)
-    graph = search.DecodingGraph.from_trans_model(kaldifst.StdVectorFst.read(path), trans_model, path)
+    graph = search.DecodingGraph.from_trans_model(read_fst(path), trans_model, path)   # a Kaldi ConstFst too
     num_pdfs_file = os.path.join(graph_dir, "num_pdfs")
     if os.path.exists(num_pdfs_file):
         with open(num_pdfs_file) as f:

@@ -3,16 +3,18 @@
 (sweep_best_paths), which also serves kaldi_decoder.LatticeSimpleDecoder's. One decode per utterance whatever the
 size of the sweep, and the active states are bounded, which LatticeSimpleDecoder cannot do.
 
-Graph: steps_py.decode.graph_arrays (HCLG as flat arrays, with the pdf of every arc).
+Graph: steps_py.kaldi.fst_io.GraphArrays (HCLG as flat arrays), with the pdf of every arc (pdf_of_arcs).
 
-Search, for frames t = 0..T-1 of pdf log-likelihoods [T, P]: the tokens of frame t (one per graph state, with its
-best cost alpha = graph cost + acwt * acoustic cost of the best path into it) that lie within ``beam`` of the best
-and among the ``max_active`` best (at least ``min_active``) follow their emitting arcs into frame t+1, the arcs'
-acoustic cost being -loglike[t, pdf]; the tokens of t+1 then follow epsilon arcs within the frame. Every arc
-followed between surviving tokens is a lattice arc (graph cost, unscaled acoustic cost, word). After the last
-frame the lattice is pruned to ``lattice_beam`` of the best path (forward-backward over the arcs) and renumbered.
-Costs are Kaldi's; the best path at the decoding scale equals FasterDecoder's with the same beam and max-active
-up to ties and the order of pruning.
+Search, for frames t = 0..T-1 of pdf log-likelihoods [T, P] (Kaldi's LatticeFasterDecoder): the tokens of frame t
+(one per graph state, with its best cost alpha = graph cost + acwt * acoustic cost of the best path into it) that lie
+within ``beam`` of the best and among the ``max_active`` best (at least ``min_active``) follow their emitting arcs
+into frame t+1, the arcs' acoustic cost being -loglike[t, pdf], within an adaptive cutoff seeded from the best
+token; the tokens of t+1 then follow epsilon arcs within the frame. Every arc so followed is a lattice arc (graph
+cost, unscaled acoustic cost, word). After the last frame (where no max-active applies) the lattice is pruned to
+``lattice_beam`` of the best path (forward-backward over the arcs) and renumbered. Costs are Kaldi's; the best path
+at the decoding scale is FasterDecoder's with the same beam up to ties and max-active's edge (a token more kept,
+as LatticeFasterDecoder keeps it). All links are kept until the end of the utterance (Kaldi prunes them every 25
+frames): memory grows with the utterance's frames times the active tokens.
 """
 import numba
 import numpy as np
@@ -31,16 +33,23 @@ def _grow(a, n):
     return out
 
 
+@_njit
+def _room(l_src, l_dst, l_arc, l_ac, n):
+    """The link arrays with room for link index n."""
+    if n < l_src.size:
+        return l_src, l_dst, l_arc, l_ac
+    return _grow(l_src, n + 1), _grow(l_dst, n + 1), _grow(l_arc, n + 1), _grow(l_ac, n + 1)
+
+
 BEAM_DELTA = 0.5     # Kaldi's --beam-delta: the margin of the adaptive beam when max-active or min-active decides
 
 
 @_njit
 def _cutoff(costs, beam, max_active, min_active):
-    """Kaldi's GetCutoff -> (cutoff, adaptive beam): tokens costing at most the cutoff survive. best + beam,
-    unless more than max_active tokens lie within it (then the cost of the (max_active+1)-th best) or fewer than
-    min_active do (then the cost of the (min_active+1)-th best, or every token when there are no more than
-    min_active); the next frame's tokens are then made within cutoff - best + BEAM_DELTA of its best, else within
-    beam."""
+    """Kaldi's GetCutoff -> (cutoff, adaptive beam): tokens costing at most the cutoff emit. best + beam, unless
+    more than max_active tokens lie within it (then the cost of the (max_active+1)-th best) or fewer than min_active
+    do (then the cost of the (min_active+1)-th best; with no more than min_active tokens, no cutoff at all); the next
+    frame's tokens are then made within cutoff - best + BEAM_DELTA of its best, else within beam."""
     n = costs.size
     best = costs.min()
     beam_cutoff = best + beam
@@ -53,35 +62,40 @@ def _cutoff(costs, beam, max_active, min_active):
     if max_active > 0 and n > max_active and below > max_active:
         kth = np.partition(costs, max_active)[max_active]
         return kth, kth - best + BEAM_DELTA
-    k = min(min_active, n - 1)
-    if within <= k:               # the (min_active+1)-th best (or the worst) lies beyond the beam
-        kth = np.partition(costs, k)[k]
+    if min_active > 0 and n <= min_active:
+        return np.inf, np.inf
+    if min_active > 0 and within <= min_active:     # the (min_active+1)-th best lies beyond the beam
+        kth = np.partition(costs, min_active)[min_active]
         return kth, kth - best + BEAM_DELTA
     return beam_cutoff, beam
 
 
 @_njit
-def _search(arc_start, pdf_of_arc, olabel, weight, nextstate, final, start, loglikes, acwt, beam, max_active,
-            min_active):
-    """Token passing (see the module docstring). Returns the unpruned lattice: per token its cost and graph state;
-    per link src, dst (tokens), olabel, graph cost, acoustic cost (unscaled); the index of the first token of every
-    frame [T+2]; the frames done (T+1 when the search reached the end) and the most tokens any frame kept."""
+def _search(arc_start, pdf_of_arc, weight, nextstate, start, loglikes, acwt, beam, max_active, min_active):
+    """Token passing (see the module docstring). Per frame t = 0..T: the epsilon closure of its tokens (costs by a
+    queue of improved tokens), its epsilon links (every epsilon arc from one of its tokens to another within the
+    closure's cutoff, as Kaldi's ProcessNonemitting), then, for t < T, the emitting arcs of the tokens within the
+    cutoff into frame t+1 (the cutoff of the next frame seeded from the best token's arcs, as Kaldi's
+    ProcessEmitting). Links are stored by frame: frame t's epsilon links are links[eps_begin[t]:emit_begin[t]],
+    its emitting ones links[emit_begin[t]:eps_begin[t+1]].
+
+    Returns (token costs, token states, link src, dst (tokens), arc, acoustic cost (unscaled), first token of every
+    frame [T+2], eps_begin [T+2], emit_begin [T+1], frames done (T+1 when the search reached the end), the most
+    tokens within the cutoff in a frame)."""
     num_frames = loglikes.shape[0]
-    num_states = final.size
-    state_tok = np.full(num_states, -1, np.int64)
+    state_tok = np.full(arc_start.size - 1, -1, np.int64)
     tok_cost = np.empty(1024, np.float64)
     tok_state = np.empty(1024, np.int64)
     l_src = np.empty(4096, np.int64)
     l_dst = np.empty(4096, np.int64)
-    l_word = np.empty(4096, np.int32)
-    l_graph = np.empty(4096, np.float64)
+    l_arc = np.empty(4096, np.int64)
     l_ac = np.empty(4096, np.float64)
     frame_begin = np.zeros(num_frames + 2, np.int64)
+    eps_begin = np.zeros(num_frames + 2, np.int64)
+    emit_begin = np.zeros(num_frames + 1, np.int64)
     queue = np.empty(1024, np.int64)
-    num_toks = 0
     num_links = 0
     max_survivors = 0
-
     tok_cost[0] = 0.0
     tok_state[0] = start
     state_tok[start] = 0
@@ -89,7 +103,7 @@ def _search(arc_start, pdf_of_arc, olabel, weight, nextstate, final, start, logl
     next_cutoff = np.inf
     for t in range(num_frames + 1):
         begin = frame_begin[t]
-        # epsilon closure of frame t: costs first (a queue of improved tokens), links after pruning
+        # the epsilon closure of frame t
         n_q = 0
         for k in range(begin, num_toks):
             if n_q >= queue.size:
@@ -101,12 +115,11 @@ def _search(arc_start, pdf_of_arc, olabel, weight, nextstate, final, start, logl
             k = queue[head]
             head += 1
             s = tok_state[k]
-            c0 = tok_cost[k]
             for a in range(arc_start[s], arc_start[s + 1]):
                 if pdf_of_arc[a] >= 0:
                     continue
-                c = c0 + weight[a]
-                if c > next_cutoff:
+                c = tok_cost[k] + weight[a]
+                if not c < next_cutoff:
                     continue
                 d = nextstate[a]
                 j = state_tok[d]
@@ -116,15 +129,12 @@ def _search(arc_start, pdf_of_arc, olabel, weight, nextstate, final, start, logl
                         tok_state = _grow(tok_state, num_toks + 1)
                     j = num_toks
                     num_toks += 1
-                    tok_cost[j] = c
                     tok_state[j] = d
                     state_tok[d] = j
-                elif c < tok_cost[j]:
-                    tok_cost[j] = c
-                else:
+                elif not c < tok_cost[j]:
                     continue
-                if n_q >= queue.size:
-                    # a token may enter the queue again when it improves: compact what was consumed
+                tok_cost[j] = c
+                if n_q >= queue.size:      # an improved token is queued again: drop what was consumed first
                     queue[:n_q - head] = queue[head:n_q].copy()
                     n_q -= head
                     head = 0
@@ -133,55 +143,56 @@ def _search(arc_start, pdf_of_arc, olabel, weight, nextstate, final, start, logl
                 queue[n_q] = j
                 n_q += 1
         end = num_toks
-        cutoff, adaptive_beam = _cutoff(tok_cost[begin:end], beam, max_active, min_active)
-        survivors = 0
+        frame_begin[t + 1] = end
+        eps_begin[t] = num_links
         for k in range(begin, end):
-            if tok_cost[k] <= cutoff:
-                survivors += 1
-        max_survivors = max(max_survivors, survivors)
-        # the epsilon links among the surviving tokens of frame t
-        for k in range(begin, end):
-            if tok_cost[k] > cutoff:
-                continue
             s = tok_state[k]
             for a in range(arc_start[s], arc_start[s + 1]):
                 if pdf_of_arc[a] >= 0:
                     continue
                 j = state_tok[nextstate[a]]
-                if j < 0 or tok_cost[j] > cutoff:
+                if j < 0 or not tok_cost[k] + weight[a] < next_cutoff:
                     continue
-                if num_links >= l_src.size:
-                    l_src = _grow(l_src, num_links + 1)
-                    l_dst = _grow(l_dst, num_links + 1)
-                    l_word = _grow(l_word, num_links + 1)
-                    l_graph = _grow(l_graph, num_links + 1)
-                    l_ac = _grow(l_ac, num_links + 1)
+                l_src, l_dst, l_arc, l_ac = _room(l_src, l_dst, l_arc, l_ac, num_links)
                 l_src[num_links] = k
                 l_dst[num_links] = j
-                l_word[num_links] = olabel[a]
-                l_graph[num_links] = weight[a]
+                l_arc[num_links] = a
                 l_ac[num_links] = 0.0
                 num_links += 1
         for k in range(begin, end):
             state_tok[tok_state[k]] = -1
         if t == num_frames:
-            frame_begin[t + 1] = end
+            eps_begin[t + 1] = num_links
             break
-        # emitting arcs into frame t+1
-        frame_begin[t + 1] = end
+        emit_begin[t] = num_links
+        # the emitting arcs of the tokens within the cutoff, into frame t+1
+        cutoff, adaptive_beam = _cutoff(tok_cost[begin:end], beam, max_active, min_active)
+        survivors = 0
+        best_k = begin
+        for k in range(begin, end):
+            if tok_cost[k] <= cutoff:
+                survivors += 1
+            if tok_cost[k] < tok_cost[best_k]:
+                best_k = k
+        max_survivors = max(max_survivors, survivors)
         next_cutoff = np.inf
+        s = tok_state[best_k]
+        for a in range(arc_start[s], arc_start[s + 1]):
+            if pdf_of_arc[a] >= 0:
+                c = tok_cost[best_k] + weight[a] - acwt * loglikes[t, pdf_of_arc[a]] + adaptive_beam
+                if c < next_cutoff:
+                    next_cutoff = c
         for k in range(begin, end):
             if tok_cost[k] > cutoff:
                 continue
             s = tok_state[k]
-            c0 = tok_cost[k]
             for a in range(arc_start[s], arc_start[s + 1]):
                 p = pdf_of_arc[a]
                 if p < 0:
                     continue
                 ac = -loglikes[t, p]
-                c = c0 + weight[a] + acwt * ac
-                if c > next_cutoff:
+                c = tok_cost[k] + weight[a] + acwt * ac
+                if not c < next_cutoff:
                     continue
                 if c + adaptive_beam < next_cutoff:
                     next_cutoff = c + adaptive_beam
@@ -198,69 +209,88 @@ def _search(arc_start, pdf_of_arc, olabel, weight, nextstate, final, start, logl
                     state_tok[d] = j
                 elif c < tok_cost[j]:
                     tok_cost[j] = c
-                if num_links >= l_src.size:
-                    l_src = _grow(l_src, num_links + 1)
-                    l_dst = _grow(l_dst, num_links + 1)
-                    l_word = _grow(l_word, num_links + 1)
-                    l_graph = _grow(l_graph, num_links + 1)
-                    l_ac = _grow(l_ac, num_links + 1)
+                l_src, l_dst, l_arc, l_ac = _room(l_src, l_dst, l_arc, l_ac, num_links)
                 l_src[num_links] = k
                 l_dst[num_links] = j
-                l_word[num_links] = olabel[a]
-                l_graph[num_links] = weight[a]
+                l_arc[num_links] = a
                 l_ac[num_links] = ac
                 num_links += 1
         if num_toks == end:        # nothing survived the frame
-            frame_begin[t + 2:] = end
             return (tok_cost[:num_toks], tok_state[:num_toks], l_src[:num_links], l_dst[:num_links],
-                    l_word[:num_links], l_graph[:num_links], l_ac[:num_links], frame_begin, t + 1, max_survivors)
-    return (tok_cost[:num_toks], tok_state[:num_toks], l_src[:num_links], l_dst[:num_links], l_word[:num_links],
-            l_graph[:num_links], l_ac[:num_links], frame_begin, num_frames + 1, max_survivors)
+                    l_arc[:num_links], l_ac[:num_links], frame_begin, eps_begin, emit_begin, t + 1, max_survivors)
+    return (tok_cost[:num_toks], tok_state[:num_toks], l_src[:num_links], l_dst[:num_links], l_arc[:num_links],
+            l_ac[:num_links], frame_begin, eps_begin, emit_begin, num_frames + 1, max_survivors)
 
 
 @_njit
-def _prune(num_toks, l_src, l_dst, l_graph, l_ac, end_cost, acwt, lattice_beam):
-    """Forward-backward over the links (which go from lower to higher token index, or within a frame along
-    epsilon arcs: relaxed until stable) -> (keep link [L] bool, keep token [N] bool, best total cost). end_cost [N]:
-    the cost of ending in each token (+inf for tokens not in the last frame or not final)."""
-    n_links = l_src.size
-    cost = l_graph + acwt * l_ac
-    alpha = np.full(num_toks, np.inf)
-    alpha[0] = 0.0
-    changed = True
-    while changed:            # links are stored in the order they were made: one pass, plus one per epsilon depth
-        changed = False
-        for i in range(n_links):
-            c = alpha[l_src[i]] + cost[i]
-            if c < alpha[l_dst[i]]:
-                alpha[l_dst[i]] = c
-                changed = True
-    beta = end_cost.copy()
+def _relax(cost_at, l_from, l_to, cost, lo, hi, reverse):
+    """cost_at[l_to[i]] = min(cost_at[l_to[i]], cost_at[l_from[i]] + cost[i]) over links lo..hi-1, repeated until
+    nothing changes (one pass for links that go forward in time; a few within a frame's epsilon links)."""
     changed = True
     while changed:
         changed = False
-        for i in range(n_links - 1, -1, -1):
-            c = beta[l_dst[i]] + cost[i]
-            if c < beta[l_src[i]]:
-                beta[l_src[i]] = c
+        for n in range(lo, hi):
+            i = hi - 1 - (n - lo) if reverse else n
+            c = cost_at[l_from[i]] + cost[i]
+            if c < cost_at[l_to[i]]:
+                cost_at[l_to[i]] = c
                 changed = True
+
+
+@_njit
+def _prune(num_toks, l_src, l_dst, cost, eps_begin, emit_begin, end_cost, lattice_beam):
+    """Forward-backward over the links, frame by frame (each frame's epsilon links relaxed until stable, then its
+    emitting ones; backwards in reverse) -> (keep link [L], keep token [N], best total cost): a link is kept when the
+    best path through it is within lattice_beam of the best path, a token when a kept link touches it (and the
+    start token). cost [L]: graph + acwt * acoustic; end_cost [N]: the cost of ending in each token (+inf outside
+    the last frame or where not final)."""
+    num_frames = emit_begin.size - 1
+    alpha = np.full(num_toks, np.inf)
+    alpha[0] = 0.0
+    for t in range(num_frames + 1):
+        _relax(alpha, l_src, l_dst, cost, eps_begin[t], eps_begin[t + 1] if t == num_frames else emit_begin[t],
+               False)
+        if t < num_frames:
+            _relax(alpha, l_src, l_dst, cost, emit_begin[t], eps_begin[t + 1], False)
+    beta = end_cost.copy()
+    for t in range(num_frames, -1, -1):
+        if t < num_frames:
+            _relax(beta, l_dst, l_src, cost, emit_begin[t], eps_begin[t + 1], True)
+        _relax(beta, l_dst, l_src, cost, eps_begin[t], eps_begin[t + 1] if t == num_frames else emit_begin[t],
+               True)
     best = beta[0]
     limit = best + lattice_beam
-    keep_link = np.zeros(n_links, np.bool_)
-    for i in range(n_links):
-        keep_link[i] = alpha[l_src[i]] + cost[i] + beta[l_dst[i]] <= limit
-    keep_tok = alpha + beta <= limit
+    keep_link = np.zeros(l_src.size, np.bool_)
+    keep_tok = np.zeros(num_toks, np.bool_)
+    keep_tok[0] = True
+    for i in range(l_src.size):
+        if alpha[l_src[i]] + cost[i] + beta[l_dst[i]] <= limit:
+            keep_link[i] = True
+            keep_tok[l_src[i]] = True
+            keep_tok[l_dst[i]] = True
     return keep_link, keep_tok, best
 
 
+def pdf_of_arcs(g, tid2pdf):
+    """The pdf of every arc of GraphArrays ``g`` [A] (int64, -1 on epsilon arcs), from the transition-id -> pdf map
+    tid2pdf [num_tids + 1]. ValueError for an input label that is no transition id."""
+    bad = (g.ilabel < 0) | (g.ilabel >= tid2pdf.size)
+    if bad.any():
+        raise ValueError(f"graph arc {int(np.flatnonzero(bad)[0])} has input label {int(g.ilabel[bad][0])}, not a "
+                         f"transition id of the model (1..{tid2pdf.size - 1})")
+    return np.where(g.ilabel > 0, tid2pdf[g.ilabel], -1).astype(np.int64)
+
+
 def decode_lattice(g, pdf_of_arc, loglikes, acwt, beam, max_active, min_active, lattice_beam):
-    """One utterance: GraphArrays ``g`` with pdf_of_arc [A] (pdf_of_arcs), pdf log-likelihoods [T, P] -> (lattice
-    arrays as fst_utils.lattice_to_arrays gives them, acoustic costs unscaled, plus ``max_tokens``: the most tokens
-    a frame kept; reached_final). RuntimeError when no token survives to the last frame."""
+    """One utterance: GraphArrays ``g`` with pdf_of_arc [A] (pdf_of_arcs), pdf log-likelihoods [T, P]
+    -> (lattice arrays as fst_utils.lattice_to_arrays gives them, acoustic costs unscaled, plus ``max_tokens``: the
+    most tokens a frame let emit; reached_final). RuntimeError when no token survives to the last frame."""
     loglikes = np.ascontiguousarray(loglikes, dtype=np.float32)
-    (tok_cost, tok_state, l_src, l_dst, l_word, l_graph, l_ac, frame_begin, frames_done, max_tokens) = _search(
-        g.arc_start, pdf_of_arc, g.olabel, g.weight, g.nextstate, g.final, g.start, loglikes, float(acwt),
-        float(beam), int(max_active), int(min_active))
+    if pdf_of_arc.size and pdf_of_arc.max() >= loglikes.shape[1]:
+        raise ValueError(f"the graph has pdf {int(pdf_of_arc.max())}, the log-likelihoods {loglikes.shape[1]} columns")
+    (tok_cost, tok_state, l_src, l_dst, l_arc, l_ac, frame_begin, eps_begin, emit_begin, frames_done,
+     max_tokens) = _search(g.arc_start, pdf_of_arc, g.weight, g.nextstate, g.start, loglikes, float(acwt),
+                           float(beam), int(max_active), int(min_active))
     num_frames = loglikes.shape[0]
     if frames_done <= num_frames:
         raise RuntimeError(f"decoding failed: no active tokens at frame {frames_done} of {num_frames}")
@@ -269,16 +299,17 @@ def decode_lattice(g, pdf_of_arc, loglikes, acwt, beam, max_active, min_active, 
     reached_final = bool(np.isfinite(last_final).any())
     end_cost = np.full(tok_cost.size, np.inf)
     end_cost[last] = last_final if reached_final else 0.0
-    keep_link, keep_tok, best = _prune(tok_cost.size, l_src, l_dst, l_graph, l_ac, end_cost, float(acwt),
-                                       float(lattice_beam))
+    graph_cost = g.weight[l_arc].astype(np.float64)
+    keep_link, keep_tok, best = _prune(tok_cost.size, l_src, l_dst, graph_cost + float(acwt) * l_ac, eps_begin,
+                                       emit_begin, end_cost, float(lattice_beam))
     if not np.isfinite(best):
         raise RuntimeError("decoder returned an empty lattice")
     new_id = np.cumsum(keep_tok) - 1
+    arcs = l_arc[keep_link]
     final_graph = end_cost[keep_tok]
-    empty = np.zeros(0, np.int32)
-    return {"start": int(new_id[0]), "src": new_id[l_src[keep_link]].astype(np.int32),
-            "dst": new_id[l_dst[keep_link]].astype(np.int32), "ilabel": empty, "olabel": l_word[keep_link],
-            "graph_cost": l_graph[keep_link], "acoustic_cost": l_ac[keep_link], "final_graph": final_graph,
+    return {"start": 0, "src": new_id[l_src[keep_link]].astype(np.int32),
+            "dst": new_id[l_dst[keep_link]].astype(np.int32), "ilabel": g.ilabel[arcs], "olabel": g.olabel[arcs],
+            "graph_cost": graph_cost[keep_link], "acoustic_cost": l_ac[keep_link], "final_graph": final_graph,
             "final_acoustic": np.where(np.isfinite(final_graph), 0.0, np.inf), "max_tokens": int(max_tokens)}, \
         reached_final
 
@@ -382,10 +413,10 @@ def sweep_best_paths(arrays, lmwts, wips):
 
 
 def warm_up():
-    """Compiles (or loads from the cache) every kernel of this module and of graph_arrays on a two-state graph,
+    """Compiles (or loads from the cache) every kernel of this module and of kaldi.fst_io on a two-state graph,
     with the argument types of real decodes, so that the first decode of a fresh install does not pay for it
     (tools/install.sh calls it). Returns the words of the toy decode ([[1]])."""
-    from steps_py.decode import graph_arrays
+    from steps_py.kaldi import fst_io
     from steps_py.kaldi.bindings import kaldifst
     fst = kaldifst.StdVectorFst()
     s0, s1 = fst.add_state(), fst.add_state()
@@ -394,7 +425,7 @@ def warm_up():
     fst.add_arc(s1, kaldifst.StdArc(1, 0, 0.0, s1))
     fst.add_arc(s1, kaldifst.StdArc(0, 0, 0.1, s0))
     fst.set_final(s1, 0.0)
-    g = graph_arrays.graph_arrays(fst)
-    pdf_of_arc = graph_arrays.pdf_of_arcs(g, np.array([0, 0], np.int64))
+    g = fst_io.graph_arrays(fst)
+    pdf_of_arc = pdf_of_arcs(g, np.array([0, 0], np.int64))
     arrays, _ = decode_lattice(g, pdf_of_arc, np.zeros((3, 1), np.float32), 0.1, 10.0, 100, 1, 5.0)
     return sweep_best_paths(arrays, [10], [0.0])

@@ -70,19 +70,20 @@ class DecodingGraph:
         self._arrays = None
 
     def arrays(self):
-        """(graph_arrays.GraphArrays of HCLG, the pdf of each arc): made on first use (lattice-faster only)."""
+        """(kaldi.fst_io.GraphArrays of HCLG, the pdf of each arc): made on first use (lattice-faster only)."""
         if self._arrays is None:
-            from steps_py.decode import graph_arrays
+            from steps_py.decode import lattice
+            from steps_py.kaldi import fst_io
             g = None
-            if self.path:                      # a vector FST on disk is parsed as it is (a Kaldi ConstFst is not)
+            if self.path:                      # the file hclg was read from, parsed as it is
                 with open(self.path, "rb") as f:
                     try:
-                        g = graph_arrays.parse_vector_fst(f.read(), what=self.path)
+                        g = fst_io.parse_fst(f.read(), what=self.path)
                     except ValueError:
                         g = None
             if g is None or g.num_states != self.hclg.num_states:
-                g = graph_arrays.graph_arrays(self.hclg)
-            self._arrays = g, graph_arrays.pdf_of_arcs(g, self.tid2pdf)
+                g = fst_io.graph_arrays(self.hclg)
+            self._arrays = g, lattice.pdf_of_arcs(g, self.tid2pdf)
         return self._arrays
 
     @classmethod

@@ -25,6 +25,7 @@ import numpy as np
 
 from steps_py.common import InputError, get_logger, require_files, run_main
 from steps_py.kaldi.bindings import kaldifst
+from steps_py.kaldi.fst_io import read_fst
 from steps_py.kaldi.io import alignment_files, read_int_vectors
 from steps_py.kaldi.model_io import read_transition_model, read_transition_model_file, transition_table
 
@@ -103,7 +104,7 @@ def check_kaldi_dir(model_dir, graph_dir=None):
     if graph_dir:
         path = os.path.join(graph_dir, "HCLG.fst")
         require_files(path)
-        hclg = kaldifst.StdVectorFst.read(path)
+        hclg = read_fst(path)                 # Kaldi's mkgraph.sh writes a ConstFst
         ilabels = hclg_input_labels(hclg)
         out.update(hclg_states=int(hclg.num_states), hclg_arcs=int(ilabels.size),
                    hclg_max_ilabel=int(ilabels.max(initial=0)),
