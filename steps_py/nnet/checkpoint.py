@@ -40,7 +40,10 @@ def latest_checkpoint(exp_dir):
 def save_checkpoint(path, model, cfg, input_dim, num_pdfs, it, history):
     """Writes a checkpoint (see the module docstring) atomically."""
     import torch
-    state = {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "nnet_config": cfg.to_dict(),
+    weights = model.state_dict()
+    for k in weights:                       # CPU tensors (a model on a GPU loads on either device)
+        weights[k] = weights[k].detach().cpu()
+    state = {"model": weights, "nnet_config": cfg.to_dict(),
              "input_dim": input_dim, "num_pdfs": num_pdfs, "iter": it, "history": history}
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
