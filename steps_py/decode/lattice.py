@@ -21,6 +21,7 @@ import numpy as np
 
 # compiled on first use; the machine code is cached beside this file (__pycache__), so later processes load it
 _njit = numba.njit(cache=True, nogil=True)
+_inline = numba.njit(cache=True, nogil=True, inline="always")   # the hot path's helpers: no call per token or link
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -33,12 +34,40 @@ def _grow(a, n):
     return out
 
 
-@_njit
+@_inline
 def _room(l_src, l_dst, l_arc, l_ac, n):
     """The link arrays with room for link index n."""
     if n < l_src.size:
         return l_src, l_dst, l_arc, l_ac
     return _grow(l_src, n + 1), _grow(l_dst, n + 1), _grow(l_arc, n + 1), _grow(l_ac, n + 1)
+
+
+@_inline
+def _token(d, state_tok, tok_cost, tok_state, num_toks):
+    """The token of graph state d in the frame being built, made (at cost +inf) when it has none -> (its index, the
+    token arrays and count, grown as needed)."""
+    j = state_tok[d]
+    if j < 0:
+        if num_toks >= tok_cost.size:
+            tok_cost = _grow(tok_cost, num_toks + 1)
+            tok_state = _grow(tok_state, num_toks + 1)
+        j = num_toks
+        num_toks += 1
+        tok_cost[j] = np.inf
+        tok_state[j] = d
+        state_tok[d] = j
+    return j, tok_cost, tok_state, num_toks
+
+
+@_inline
+def _link(l_src, l_dst, l_arc, l_ac, n, k, j, a, ac):
+    """Appends link n (token k -> token j along arc a, acoustic cost ac) -> (the link arrays, n + 1)."""
+    l_src, l_dst, l_arc, l_ac = _room(l_src, l_dst, l_arc, l_ac, n)
+    l_src[n] = k
+    l_dst[n] = j
+    l_arc[n] = a
+    l_ac[n] = ac
+    return l_src, l_dst, l_arc, l_ac, n + 1
 
 
 BEAM_DELTA = 0.5     # Kaldi's --beam-delta: the margin of the adaptive beam when max-active or min-active decides
@@ -121,17 +150,8 @@ def _search(arc_start, pdf_of_arc, weight, nextstate, start, loglikes, acwt, bea
                 c = tok_cost[k] + weight[a]
                 if not c < next_cutoff:
                     continue
-                d = nextstate[a]
-                j = state_tok[d]
-                if j < 0:
-                    if num_toks >= tok_cost.size:
-                        tok_cost = _grow(tok_cost, num_toks + 1)
-                        tok_state = _grow(tok_state, num_toks + 1)
-                    j = num_toks
-                    num_toks += 1
-                    tok_state[j] = d
-                    state_tok[d] = j
-                elif not c < tok_cost[j]:
+                j, tok_cost, tok_state, num_toks = _token(nextstate[a], state_tok, tok_cost, tok_state, num_toks)
+                if not c < tok_cost[j]:
                     continue
                 tok_cost[j] = c
                 if n_q >= queue.size:      # an improved token is queued again: drop what was consumed first
@@ -153,12 +173,7 @@ def _search(arc_start, pdf_of_arc, weight, nextstate, start, loglikes, acwt, bea
                 j = state_tok[nextstate[a]]
                 if j < 0 or not tok_cost[k] + weight[a] < next_cutoff:
                     continue
-                l_src, l_dst, l_arc, l_ac = _room(l_src, l_dst, l_arc, l_ac, num_links)
-                l_src[num_links] = k
-                l_dst[num_links] = j
-                l_arc[num_links] = a
-                l_ac[num_links] = 0.0
-                num_links += 1
+                l_src, l_dst, l_arc, l_ac, num_links = _link(l_src, l_dst, l_arc, l_ac, num_links, k, j, a, 0.0)
         for k in range(begin, end):
             state_tok[tok_state[k]] = -1
         if t == num_frames:
@@ -196,25 +211,10 @@ def _search(arc_start, pdf_of_arc, weight, nextstate, start, loglikes, acwt, bea
                     continue
                 if c + adaptive_beam < next_cutoff:
                     next_cutoff = c + adaptive_beam
-                d = nextstate[a]
-                j = state_tok[d]
-                if j < 0:
-                    if num_toks >= tok_cost.size:
-                        tok_cost = _grow(tok_cost, num_toks + 1)
-                        tok_state = _grow(tok_state, num_toks + 1)
-                    j = num_toks
-                    num_toks += 1
+                j, tok_cost, tok_state, num_toks = _token(nextstate[a], state_tok, tok_cost, tok_state, num_toks)
+                if c < tok_cost[j]:
                     tok_cost[j] = c
-                    tok_state[j] = d
-                    state_tok[d] = j
-                elif c < tok_cost[j]:
-                    tok_cost[j] = c
-                l_src, l_dst, l_arc, l_ac = _room(l_src, l_dst, l_arc, l_ac, num_links)
-                l_src[num_links] = k
-                l_dst[num_links] = j
-                l_arc[num_links] = a
-                l_ac[num_links] = ac
-                num_links += 1
+                l_src, l_dst, l_arc, l_ac, num_links = _link(l_src, l_dst, l_arc, l_ac, num_links, k, j, a, ac)
         if num_toks == end:        # nothing survived the frame
             return (tok_cost[:num_toks], tok_state[:num_toks], l_src[:num_links], l_dst[:num_links],
                     l_arc[:num_links], l_ac[:num_links], frame_begin, eps_begin, emit_begin, t + 1, max_survivors)
