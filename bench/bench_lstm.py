@@ -136,7 +136,8 @@ def main():
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"# {args.cell}: torch {torch.__version__} on {args.device}, {args.threads} threads, batch {args.batch} x {args.frames} frames, "
+    print(f"# {args.cell}: torch {torch.__version__} on {args.device}, {args.threads} threads, "
+          f"batch {args.batch} x {args.frames} frames, "
           f"input {args.input_dim}, {args.num_layers} layers, median of {args.repeats} x {args.iters} steps")
     print(f"{'cell_dim':>8} {'contender':>9} {'train fr/s':>11} {'ratio':>6} {'infer fr/s':>11} {'ratio':>6}")
     for cell_dim in (int(d) for d in args.cell_dims.split(",")):

@@ -50,10 +50,13 @@ def input_signature(path):
     return f"{count} {digest.hexdigest()}"
 
 
-def settings_of(args, ignore=("cmd",)):
+# options that say where a step's work runs, not what it makes: the job runner and the torch device
+WHERE_SETTINGS = ("cmd", "device")
+
+
+def settings_of(args, ignore=WHERE_SETTINGS):
     """The settings of a step that decide its outputs: the parsed options ``args`` (argparse.Namespace or dict)
-    as a JSON-ready dict, without ``ignore`` (by default --cmd, which says where the jobs run, not what they
-    make)."""
+    as a JSON-ready dict, without ``ignore`` (by default WHERE_SETTINGS: --cmd and --device)."""
     items = vars(args).items() if isinstance(args, argparse.Namespace) else dict(args).items()
     return {k: to_json_value(v) for k, v in sorted(items) if k not in ignore}
 

@@ -9,7 +9,7 @@ import os
 import time
 
 from steps_py.common import InputError, atomic_open, get_logger, progress, require_files
-from steps_py.completion import Completion, done_stamp, settings_of, skip_if_done
+from steps_py.completion import WHERE_SETTINGS, Completion, done_stamp, settings_of, skip_if_done
 from steps_py.data.datadir import c_sorted, data_dir_inputs, read_map, split_data
 from steps_py.decode import scoring, search
 from steps_py.jobs import run_jobs
@@ -175,7 +175,8 @@ def job_is_done(decode_dir, job, opts, inputs, outputs=()):
 
 def decode_completion(step, args, inputs, skip_scoring=False, outputs=()):
     """The Completion of decoding step ``step`` (e.g. "decode.decode") with parsed options ``args`` (every one
-    but --cmd, --job and --device counts: they say where the work runs, not what it makes) into args.decode_dir: ``inputs`` (the model's files) plus the graph's HCLG.fst
+    but completion.WHERE_SETTINGS and --job counts) into args.decode_dir: ``inputs`` (the model's files) plus the
+    graph's HCLG.fst
     and words.txt and the data dir's tables; done when num_jobs, ``outputs`` and, unless ``skip_scoring``, the
     best_wer of scoring_kaldi/ exist."""
     d = args.decode_dir
@@ -183,8 +184,8 @@ def decode_completion(step, args, inputs, skip_scoring=False, outputs=()):
         list(inputs) + data_dir_inputs(args.data_dir)
     outputs = [os.path.join(d, "num_jobs")] + list(outputs) + \
         ([] if skip_scoring else [os.path.join(d, "scoring_kaldi", "best_wer")])
-    return Completion(done_stamp(d, "decode"), inputs, dict(settings_of(args, ignore=("cmd", "job", "device")), step=step),
-                      outputs)
+    settings = dict(settings_of(args, ignore=WHERE_SETTINGS + ("job",)), step=step)
+    return Completion(done_stamp(d, "decode"), inputs, settings, outputs)
 
 
 def skip_finished_decode(done):

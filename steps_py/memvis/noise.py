@@ -463,8 +463,7 @@ def main():
     require_files(os.path.join(a.data_dir, "wav.scp"))
     inputs = nnet_inputs(a.nnet_dir) + data_dir_inputs(a.data_dir, DATA_TABLES) + \
         ([a.fbank_config] if a.fbank_config else [])
-    done = Completion(done_stamp(a.out_dir, "noise"), inputs, settings_of(a, ignore=("device",)),
-                      [os.path.join(a.out_dir, NUMBERS)])
+    done = Completion(done_stamp(a.out_dir, "noise"), inputs, settings_of(a), [os.path.join(a.out_dir, NUMBERS)])
     if skip_if_done(done, a.out_dir, log):
         return 0
     from steps_py.nnet.checkpoint import load_acoustic_model   # torch: imported once the work is to be done

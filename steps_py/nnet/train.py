@@ -22,7 +22,8 @@ where edge chunks overlap split their weight, so each frame counts once). With n
 (torch.distributed: gloo on the CPU, NCCL on GPUs) train on disjoint shards of the data and their models are
 averaged after every iteration, with the learning rate scaled by N (Kaldi's parallel training). As in Kaldi,
 where each iteration of each job is a new nnet3-train process, every iteration starts a fresh optimizer: momentum,
-NSGD's Fisher estimates and Adam's moments are reset, nothing but the (averaged) model carries over. Under torchrun (or srun + torchrun) the ranks come from the environment instead.
+NSGD's Fisher estimates and Adam's moments are reset, nothing but the (averaged) model carries over. Under torchrun
+(or srun + torchrun) the ranks come from the environment instead.
 A killed run resumes from its last checkpoint with the same data order; a NaN/Inf loss stops with an error.
 The train conf's ``device`` (steps_py.nnet.device: auto, cpu, cuda, cuda:N) says where the jobs train; with
 cuda each job takes its own GPU, and checkpoints load on either device.
