@@ -9,6 +9,7 @@ import torch
 from steps_py.common import InputError
 from steps_py.nnet.config import NnetConfig
 from steps_py.nnet.model import AcousticModel, cell_dim_for_params, count_params, LstmLayer, splice_frames
+from steps_py.nnet import recurrent
 from steps_py.nnet.recurrent import GruFunction, LstmFunction, RnnFunction
 
 from conftest import ROOT
@@ -115,6 +116,35 @@ def test_gru_and_rnn_match_autograd_reference():
     h_ref = ref_rnn(x, *rnn_params)
     assert_close_all([h], [h_ref])
     assert_close_all(grads(h, [x] + rnn_params, out_weights), grads(h_ref, [x] + rnn_params, out_weights))
+
+
+@pytest.mark.skipif(not recurrent._MKL_PACKED, reason="this torch has no MKL packed sgemm")
+def test_mkl_packed_recurrent_products_match_the_references(monkeypatch):
+    """The float32 loops with every recurrent product packed (recurrent.FrameProduct, forced by PACK_MIN_SIZE 0)
+    give the float64 references' outputs and gradients up to float32 rounding."""
+    monkeypatch.setattr(recurrent, "PACK_MIN_SIZE", 0)
+    assert recurrent.FrameProduct(torch.zeros(3, 4), 2).packed is not None
+    torch.manual_seed(4)
+    frames, seqs, in_dim, cell_dim = 9, 3, 5, 6
+    x = rand(frames, seqs, in_dim)
+    out_weights = torch.randn(frames, seqs, cell_dim, dtype=F64)
+    cases = [(lambda x, *p: LstmFunction.apply(x, *p, False, None, 0.9)[0],
+              lambda x, *p: ref_lstm(x, *p, False, 0.9)[0],
+              [rand(4 * cell_dim, in_dim + cell_dim, scale=0.5), rand(4 * cell_dim), rand(3, cell_dim)]),
+             (lambda x, *p: GruFunction.apply(x, *p, None, None)[0], ref_gru,
+              [rand(2 * cell_dim, in_dim + cell_dim), rand(2 * cell_dim), rand(cell_dim, in_dim + cell_dim),
+               rand(cell_dim)]),
+             (lambda x, *p: RnnFunction.apply(x, *p, None), ref_rnn, [rand(cell_dim, in_dim + cell_dim, scale=0.5),
+                                                                       rand(cell_dim)])]
+    for ours, ref, params in cases:
+        params32 = [p.detach().float().requires_grad_() for p in [x] + params]
+        h = ours(*params32)
+        got = [h] + list(grads(h, params32, out_weights.float()))
+        h_ref = ref(x, *params)
+        want = [h_ref] + list(grads(h_ref, [x] + params, out_weights))
+        for a, b in zip(got, want):
+            assert a.dtype == torch.float32
+            assert torch.allclose(a.double(), b, atol=1e-5, rtol=1e-4), (a.double() - b).abs().max()
 
 
 def test_gradcheck_tiny():
