@@ -15,14 +15,19 @@ import torch
 # ----------------------------------------------------------------------------------------------------------------
 # time loops
 
+_MKL_PACKED = torch.backends.mkl.is_available() and hasattr(torch.ops.mkl, "_mkl_linear")
+PACK_MIN_SIZE = 512 * 1024  # elements of w; a speed threshold, not a setting (results equal up to float32 rounding)
+
+
 class FrameProduct:
     """x @ w for the rows x [B, K] of each frame of a time loop, w [K, N] fixed for the loop.
 
     On the CPU in float32 with MKL, a w of at least PACK_MIN_SIZE elements is packed once for the loop (MKL's
     packed sgemm, torch.ops.mkl) instead of at every frame's product: at B = 64 and 512 LSTM cells (w 512 x 2048)
     the product of one frame took 0.39-0.42 ms against 0.52-0.57 ms unpacked (2 threads), and bench/bench_lstm.py's
-    inference went from 0.60 to 0.67 of torch.nn.LSTM; at 256 cells packing gained nothing (0.10 ms either way) and
-    the whole loops ran 2-5% slower. Elsewhere (smaller w, CUDA, float64, no MKL) it is addmm.
+    inference went from 0.60 to 0.67 of torch.nn.LSTM; at 256 cells packing gained nothing (0.10 ms either way; the
+    whole loops were not faster, within the run-to-run spread). Elsewhere (smaller w, CUDA, float64, no MKL) it is
+    addmm.
     """
 
     def __init__(self, w, rows):
@@ -48,10 +53,6 @@ class FrameProduct:
         if self.packed is None:
             return torch.addmm(base, x, self.w)
         return self(x).add_(base)
-
-
-_MKL_PACKED = torch.backends.mkl.is_available() and hasattr(torch.ops.mkl, "_mkl_linear")
-PACK_MIN_SIZE = 512 * 1024  # elements of w; a speed threshold, not a setting (results equal up to float32 rounding)
 
 
 def tanh_(x):
