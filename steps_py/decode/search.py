@@ -34,7 +34,7 @@ from steps_py.kaldi.bindings import kaldi_decoder
 @dataclasses.dataclass
 class DecodeOptions:
     """Decoder settings (conf/decode.conf). Beams are in cost units at the decoding acoustic scale."""
-    method: str = "lattice"          # lattice | lattice-faster | bestpath
+    method: str = "lattice-faster"   # lattice-faster | lattice | bestpath
     acwt: float = 0.083333           # acoustic scale of the lattice decode (Kaldi's GMM decode.sh: 1/12)
     beam: float = 13.0
     lattice_beam: float = 6.0
