@@ -61,11 +61,13 @@ case $what in
       done
     done
     pids=() logs=() names=()
-    start() {  # <name> <log> <command...>: in the background, at most --nj at a time
+    threads=$(( $(nproc) / nj )); [ $threads -ge 1 ] || threads=1   # each analysis's share of the cores
+    start() {  # <name> <log> <command...>: in the background, at most --nj at a time, on $threads threads
       while [ $(jobs -rp | wc -l) -ge $nj ]; do wait -n || true; done
       mkdir -p $(dirname $2)
       echo "$0: $1 (log in $2)"
-      "${@:3}" > $2 2>&1 < /dev/null &
+      OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads MKL_NUM_THREADS=$threads NUMBA_NUM_THREADS=$threads \
+        "${@:3}" > $2 2>&1 < /dev/null &
       pids+=($!) logs+=($2) names+=("$1")
     }
     warn_on_failure() {  # <message> <command...>: a failed noise run is a warning (its claim is not measured)

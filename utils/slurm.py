@@ -6,7 +6,8 @@ Usage: slurm.py [--mem M] [--num-threads T] [--gpu G] [--time HH:MM:SS] [--parti
 
 Submits one array job through `sbatch --wait` and returns when every task has finished; each task writes the
 LOGFILE with JOB replaced by its index, with run.py's header and trailer lines. Exits 1 if any task failed.
-Extra sbatch options can be given in the environment variable SLURM_EXTRA_OPTS.
+Each task computes on --num-threads threads (default 1; the same thread variables as run.py). Extra sbatch options
+can be given in the environment variable SLURM_EXTRA_OPTS.
 """
 import os
 import subprocess
@@ -14,7 +15,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import command_line  # noqa: E402
+from run import command_line, thread_env  # noqa: E402
 
 
 def main(argv):
@@ -37,8 +38,10 @@ def main(argv):
         cmd, logfile = cmd.replace("JOB", "$SLURM_ARRAY_TASK_ID"), logfile.replace("JOB", "$SLURM_ARRAY_TASK_ID")
     logdir = os.path.dirname(logfile.replace("$SLURM_ARRAY_TASK_ID", "1")) or "."
     os.makedirs(logdir, exist_ok=True)
+    threads = " ".join(f"{k}={v}" for k, v in thread_env(opts["num_threads"]).items())
     script = f"""#!/bin/bash
 cd {os.getcwd()}
+export {threads}
 log="{logfile}"
 {{ echo "# {cmd.replace('"', '')}"; echo "# Started at $(date) on $(hostname)"; echo "#"; }} > "$log"
 t0=$(date +%s)

@@ -29,6 +29,21 @@ def test_run_py_reports_failed_jobs(tmp_path):
     assert "Ended (code 1)" in open(tmp_path / "f.2.log").read()
 
 
+def test_run_py_jobs_compute_on_one_thread_unless_told(tmp_path):
+    """Kaldi's jobs are single-threaded: N jobs on N cores must not each start a BLAS pool of every core."""
+    probe = (f"{sys.executable} -c 'import numpy, threadpoolctl; "
+             "print(sorted({p[\"num_threads\"] for p in threadpoolctl.threadpool_info()}))'")
+    many = min(2, os.cpu_count())            # OpenBLAS caps its pool at the cores
+    for opts, want, outer in (([], 1, "2"), (["--num-threads", str(many)], many, "1")):   # not what it inherits
+        out = tmp_path / f"threads{want}"
+        env = dict(os.environ, OMP_NUM_THREADS=outer, OPENBLAS_NUM_THREADS=outer)
+        r = subprocess.run([sys.executable, RUN, *opts, str(tmp_path / f"t{want}.log"), f"{probe} > {out}"],
+                           capture_output=True, text=True, env=env)
+        assert r.returncode == 0, r.stderr + open(tmp_path / f"t{want}.log").read()
+        assert out.read_text().strip() == f"[{want}]"
+        assert f"threads={opts[1] if opts else 1}" in open(tmp_path / f"t{want}.log").read()
+
+
 def test_run_py_pipefail(tmp_path):
     r = subprocess.run([sys.executable, RUN, str(tmp_path / "p.log"), "false | cat"], capture_output=True)
     assert r.returncode == 1
